@@ -1,0 +1,68 @@
+"""Stable reason codes: the API that tests pin, policies emit and dashboards group by.
+
+Codes produced by Railguard itself live here, one constant each, with the text
+that documents it. Codes emitted by Rego policies (``fraud_check_required``,
+``amount_over_limit``...) are documented beside the policy in ``policies/``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- input canonicalisation (before any stage looks at the payload) ---------------
+MALFORMED_JSON: Final = "malformed_json"
+INVALID_ENCODING: Final = "invalid_encoding"
+INPUT_TOO_LARGE: Final = "input_too_large"
+INPUT_TOO_DEEP: Final = "input_too_deep"
+NUMBER_OUT_OF_RANGE: Final = "number_out_of_range"
+NUMBER_NOT_FINITE: Final = "number_not_finite"
+INVALID_UNICODE: Final = "invalid_unicode"
+UNSUPPORTED_TYPE: Final = "unsupported_type"
+
+# -- schema stages ----------------------------------------------------------------
+UNKNOWN_TOOL: Final = "unknown_tool"
+ARGS_SCHEMA_MISMATCH: Final = "args_schema_mismatch"
+RESULT_SCHEMA_MISMATCH: Final = "result_schema_mismatch"
+RESULT_NOT_JSON: Final = "result_not_json"
+RESULT_TOOL_FAILED: Final = "result_tool_failed"
+OUTPUT_SCHEMA_MISMATCH: Final = "output_schema_mismatch"
+
+# -- ledger-bound checks ----------------------------------------------------------
+UNKNOWN_CALL: Final = "unknown_call"
+RESULT_FOR_UNAUTHORIZED_CALL: Final = "result_for_unauthorized_call"
+CALL_ID_CONFLICT: Final = "call_id_conflict"
+LEDGER_ERROR: Final = "ledger_error"
+
+# -- policy stage -----------------------------------------------------------------
+NOT_ALLOWED: Final = "not_allowed"
+POLICY_UNDEFINED: Final = "policy_undefined"
+ENGINE_ERROR: Final = "engine_error"
+
+# -- confidence -------------------------------------------------------------------
+LOW_CONFIDENCE: Final = "low_confidence"
+
+#: Every code Railguard itself emits, with the sentence a reader sees in the docs.
+DOCUMENTED: Final[dict[str, str]] = {
+    MALFORMED_JSON: "The request body or file is not valid JSON.",
+    INVALID_ENCODING: "The payload is not valid UTF-8.",
+    INPUT_TOO_LARGE: "The payload exceeds the configured size or node limit.",
+    INPUT_TOO_DEEP: "The payload nests deeper than the configured depth limit.",
+    NUMBER_OUT_OF_RANGE: "An integer lies outside +/-2^53, where engines disagree.",
+    NUMBER_NOT_FINITE: "A float is NaN or infinite.",
+    INVALID_UNICODE: "A string holds lone surrogates or other text that is not valid Unicode.",
+    UNSUPPORTED_TYPE: "A value is not a JSON type (object, array, string, number, bool, null).",
+    UNKNOWN_TOOL: "No schema is registered for the tool; unknown tools never reach policy.",
+    ARGS_SCHEMA_MISMATCH: "The call's arguments do not match the tool's JSON Schema.",
+    RESULT_SCHEMA_MISMATCH: "The tool's result does not match its output schema.",
+    RESULT_NOT_JSON: "The tool promised JSON and returned something else (e.g. an HTML page).",
+    RESULT_TOOL_FAILED: "The tool reported a failure instead of a result.",
+    OUTPUT_SCHEMA_MISMATCH: "The agent's output does not match the expected schema.",
+    UNKNOWN_CALL: "A result was recorded for a call the ledger has never seen.",
+    RESULT_FOR_UNAUTHORIZED_CALL: "A result was recorded for a call that was not allowed.",
+    CALL_ID_CONFLICT: "A call id was reused with a different tool or arguments.",
+    LEDGER_ERROR: "The session ledger could not be read or written; nothing was allowed.",
+    NOT_ALLOWED: "The policy's allow rule is false for this call.",
+    POLICY_UNDEFINED: "The policy gave no usable answer (undefined, empty or malformed).",
+    ENGINE_ERROR: "The policy engine failed while evaluating; treated as deny.",
+    LOW_CONFIDENCE: "The result's confidence is below the threshold; a person decides.",
+}

@@ -1,0 +1,82 @@
+"""``railguard.toml``: one file that names the policies, tools, ledger and parameters.
+
+Every key is checked at start-up (unknown keys are errors, not silently ignored)
+and paths are resolved relative to the file, so a deployment is reproducible.
+
+    [railguard]
+    policies = "policies"          # directory of .rego files
+    tools = "tools.json"           # tool registry: per tool, args/output JSON Schema
+    ledger = "railguard.db"        # SQLite file
+    engine = "auto"                # auto | opa | regopy
+    durability = "normal"          # normal (survives a crash) | full (survives power loss)
+
+    [limits]
+    max_bytes = 1048576
+    max_depth = 32
+
+    [thresholds]
+    result_confidence = 0.5
+
+    [params]                       # becomes input.config for the policies
+    roles = { payer = ["make_payment", "fraud_check"] }
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from guardrails.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RailguardSection(_Strict):
+    policies: str = "policies"
+    tools: str = "tools.json"
+    ledger: str = "railguard.db"
+    engine: str = "auto"
+    durability: str = "normal"
+
+
+class LimitsSection(_Strict):
+    max_bytes: int = Field(default=1 << 20, gt=0)
+    max_depth: int = Field(default=32, gt=0, le=256)
+    max_nodes: int = Field(default=100_000, gt=0)
+
+
+class ThresholdsSection(_Strict):
+    result_confidence: float | None = Field(default=None, ge=0, le=1)
+    output_confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class Settings(_Strict):
+    railguard: RailguardSection = RailguardSection()
+    limits: LimitsSection = LimitsSection()
+    thresholds: ThresholdsSection = ThresholdsSection()
+    params: dict[str, Any] = Field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def load_settings(path: str | Path) -> Settings:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Settings.model_validate({**data, "base_dir": path.parent})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None

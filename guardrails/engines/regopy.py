@@ -1,0 +1,146 @@
+"""rego-cpp through ``regopy``: the engine a plain ``pip install`` always gets.
+
+Every hazard measured in ENGINES.md is neutralised here, not left to callers:
+
+* ``with`` (segfaults the process) and ``print`` (native code writes to fd 1, fatal
+  for MCP stdio) are refused when policies are prepared, with ``file:line``;
+  ``*_test.rego`` files run on the OPA engine instead.
+* integers wrap as 64-bit C ints when passed as dicts: input goes in as JSON text,
+  and canonicalisation has already refused integers beyond +/-2^53.
+* a failed ``set_input_term`` keeps the previous input: after any exception the
+  interpreter is discarded and rebuilt, and never queried again.
+* sharing an interpreter across threads crashes: calls are serialised by a lock.
+* ``false`` and undefined are conflated: the query binds a comprehension, so an
+  undefined document is ``[]`` and ``false`` is ``[false]``.
+* anything but a well-formed binding is an :class:`EngineError`.
+* cross-type comparison order differs from OPA: arguments are schema-checked before
+  policy, and the parity suite compares every decision case with real OPA.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from guardrails.engines.base import PolicyAnswer, PolicyModule, PolicySet, answer_from, decision_query
+from guardrails.errors import EngineError, PolicyError
+
+try:
+    import regopy
+except ImportError:  # pragma: no cover
+    regopy = None
+
+# Strings and comments are blanked before looking for forbidden keywords, so a
+# message text that says "with" is not mistaken for the keyword.
+_STRINGS = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`')
+_COMMENT = re.compile(r"#.*")
+_FORBIDDEN = re.compile(r"\bwith\b|\bprint\s*\(")
+_ERROR_AT = re.compile(r"\(error \d+:([^|]+)\|(\d+)\|")
+
+
+def available() -> bool:
+    return regopy is not None
+
+
+def forbidden_constructs(module: PolicyModule) -> list[str]:
+    """``file:line: construct`` for each use of ``with`` or ``print`` in a module."""
+    found = []
+    for number, line in enumerate(module.source.splitlines(), start=1):
+        code = _COMMENT.sub("", _STRINGS.sub('""', line))
+        for match in _FORBIDDEN.finditer(code):
+            found.append(f"{module.name}:{number}: {match.group(0).rstrip('(').strip()}")
+    return found
+
+
+class RegopyEngine:
+    name = "regopy"
+    supports_with = False
+
+    def __init__(self) -> None:
+        if regopy is None:
+            raise PolicyError("regopy is not installed: pip install regopy", code="engine_unavailable")
+        self._lock = threading.Lock()
+        self._modules: tuple[PolicyModule, ...] = ()
+        self._interpreter: Any = None
+        self._revision = ""
+        self._queries: dict[str, str] = {}
+
+    def prepare(self, policies: PolicySet) -> None:
+        for module in policies.modules:
+            problems = forbidden_constructs(module)
+            if problems:
+                raise PolicyError(
+                    f"'{problems[0].rsplit(': ', 1)[1]}' is refused by the regopy engine (it crashes the "
+                    "process or writes to stdout); use the opa engine",
+                    location=problems[0].rsplit(": ", 1)[0],
+                    code="policy_construct_refused",
+                )
+        self._modules = policies.modules
+        with self._lock:
+            self._interpreter = self._build()
+        self._revision = policies.revision
+        self._queries.clear()
+
+    def _build(self) -> Any:
+        interpreter = regopy.Interpreter()
+        interpreter.log_level = regopy.LogLevel.NONE  # parse reports otherwise go to fd 1
+        for module in self._modules:
+            try:
+                interpreter.add_module(module.name, module.source)
+            except regopy.RegoError as exc:
+                raise PolicyError(_describe(str(exc), module), location=_location(str(exc), module)) from None
+        return interpreter
+
+    def evaluate(self, package: str, input: Mapping[str, Any]) -> PolicyAnswer:
+        query = self._queries.get(package)
+        if query is None:
+            query = self._queries[package] = decision_query(package)
+        return answer_from(self._query(query, input))
+
+    def document(self, path: str, input: Mapping[str, Any]) -> tuple[bool, Any]:
+        path = path if path.startswith("data.") else "data." + path
+        found = self._query(f"x := [v | v := {path}]", input)
+        if not isinstance(found, list):
+            raise EngineError(f"regopy: malformed answer for {path}")
+        return (True, found[0]) if found else (False, None)
+
+    def _query(self, query: str, input: Mapping[str, Any]) -> Any:
+        # JSON text, never a dict: the dict path wraps integers as 64-bit C ints.
+        text = json.dumps(input, ensure_ascii=False, allow_nan=False)
+        with self._lock:
+            try:
+                self._interpreter.set_input_term(text)
+                output = self._interpreter.query(query)
+                if not output.ok():
+                    raise EngineError(f"regopy: evaluation failed: {str(output)[:200]}")
+                binding = output.binding("x")
+                if binding is None:
+                    raise EngineError("regopy: no binding in the answer")
+                return json.loads(str(binding))
+            except Exception as exc:
+                # The interpreter may now hold stale input or be half-broken: never reuse it.
+                self._interpreter = self._build()
+                if isinstance(exc, EngineError):
+                    raise
+                raise EngineError(f"regopy: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+
+def _location(text: str, module: PolicyModule) -> str:
+    match = _ERROR_AT.search(text)
+    if not match:
+        return module.name
+    offset = int(match.group(2))
+    line = module.source.encode("utf-8")[:offset].count(b"\n") + 1
+    return f"{match.group(1)}:{line}"
+
+
+def _describe(text: str, module: PolicyModule) -> str:
+    messages = re.findall(r"\(errormsg \d+:([^)]*)\)", text)
+    return "; ".join(dict.fromkeys(messages)) or f"{module.name}: cannot be compiled"

@@ -1,0 +1,31 @@
+"""Build a Guard from ``railguard.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from guardrails.canonical import Limits
+from guardrails.config import Settings, load_settings
+from guardrails.engines import PolicySet
+from guardrails.ledger import SQLiteLedger
+from guardrails.pipeline import Guard
+from guardrails.registry import ToolRegistry
+
+
+def guard_from_config(path: str | Path, *, ledger_path: str | Path | None = None, engine: str | None = None) -> Guard:
+    """Start a Guard as a deployment describes it; every problem surfaces here, at start-up."""
+    return guard_from_settings(load_settings(path), ledger_path=ledger_path, engine=engine)
+
+
+def guard_from_settings(settings: Settings, *, ledger_path: str | Path | None = None, engine: str | None = None) -> Guard:
+    rg = settings.railguard
+    return Guard(
+        policies=PolicySet.load(settings.path(rg.policies)),
+        tools=ToolRegistry.from_file(settings.path(rg.tools)),
+        ledger=SQLiteLedger(ledger_path or settings.path(rg.ledger), durability=rg.durability),
+        config=settings.params,
+        engine=engine or rg.engine,
+        limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
+        result_confidence_threshold=settings.thresholds.result_confidence,
+        output_confidence_threshold=settings.thresholds.output_confidence,
+    )

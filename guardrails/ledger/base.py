@@ -1,0 +1,88 @@
+"""The session ledger: an append-only, event-sourced log per session, and its facts.
+
+Facts are kept up to date in the same transaction that appends an event, so a
+policy's input stays small and the cost of a decision does not grow with the
+length of the session (every peer measured passes the whole history instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Event types, in the order a call lives through them.
+CALL_REQUESTED = "call_requested"
+DECISION = "decision"
+RESULT_RECORDED = "result_recorded"
+ESCALATION_OPENED = "escalation_opened"
+ESCALATION_RESOLVED = "escalation_resolved"
+USAGE_REPORTED = "usage_reported"
+LABELS_ADDED = "labels_added"
+
+EVENT_TYPES = frozenset(
+    {CALL_REQUESTED, DECISION, RESULT_RECORDED, ESCALATION_OPENED, ESCALATION_RESOLVED, USAGE_REPORTED, LABELS_ADDED}
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    session_id: str
+    type: str
+    at: float
+    payload: Mapping[str, Any]
+    call_id: str | None = None
+    seq: int = 0  # assigned by the store
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What the ledger knows of one call: enough to check its result and answer retries."""
+
+    call_id: str
+    tool: str
+    args_hash: str
+    key_value: str | None
+    verdict: str
+    decision: Mapping[str, Any]
+    has_result: bool
+
+
+@dataclass(frozen=True)
+class FactsQuery:
+    """Which slice of the facts a decision needs."""
+
+    tool: str | None = None
+    args_hash: str | None = None
+    key_values: Sequence[str] = ()
+    all_results: bool = False
+    history: bool = False
+    history_limit: int = 1000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SessionTx(Protocol):
+    """One session, inside one write transaction: read facts, decide, append."""
+
+    def facts(self, query: FactsQuery) -> dict[str, Any]: ...
+
+    def history(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def find_call(self, call_id: str) -> CallRecord | None: ...
+
+    def append(self, event: Event) -> int: ...
+
+
+class LedgerStore(Protocol):
+    """A durable store of session events. SQLite by default; PostgreSQL for replicas."""
+
+    def session(self, session_id: str) -> AbstractContextManager[SessionTx]: ...
+
+    def events(self, session_id: str | None = None) -> Iterator[Event]: ...
+
+    def sessions(self) -> list[str]: ...
+
+    def rebuild_facts(self) -> None: ...
+
+    def close(self) -> None: ...

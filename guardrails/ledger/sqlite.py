@@ -1,0 +1,313 @@
+"""SQLite ledger (WAL): the embedded default. Survives restarts; one file per deployment.
+
+Each session's read-decide-append runs in one ``BEGIN IMMEDIATE`` transaction, so
+two concurrent calls of the same session (threads or processes) cannot both spend
+the last unit of a budget, and an event is acknowledged only once committed.
+``synchronous=NORMAL`` in WAL mode survives a process crash (SIGKILL); pass
+``durability="full"`` to also survive power loss, at one fsync per decision.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from guardrails.errors import LedgerError
+from guardrails.ledger.base import (
+    CALL_REQUESTED,
+    DECISION,
+    EVENT_TYPES,
+    LABELS_ADDED,
+    RESULT_RECORDED,
+    USAGE_REPORTED,
+    CallRecord,
+    Event,
+    FactsQuery,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL, type TEXT NOT NULL, at REAL NOT NULL, call_id TEXT, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, seq);
+CREATE TABLE IF NOT EXISTS calls (
+    session_id TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, args_hash TEXT NOT NULL,
+    key_value TEXT, verdict TEXT NOT NULL DEFAULT '', decision TEXT NOT NULL DEFAULT '{}',
+    has_result INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (session_id, call_id));
+CREATE TABLE IF NOT EXISTS call_counts (
+    session_id TEXT NOT NULL, tool TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (session_id, tool));
+CREATE TABLE IF NOT EXISTS repeats (
+    session_id TEXT NOT NULL, args_hash TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (session_id, args_hash));
+CREATE TABLE IF NOT EXISTS pending (
+    session_id TEXT NOT NULL, tool TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (session_id, tool));
+CREATE TABLE IF NOT EXISTS results (
+    session_id TEXT NOT NULL, tool TEXT NOT NULL, key_value TEXT NOT NULL, fact TEXT NOT NULL,
+    PRIMARY KEY (session_id, key_value, tool));
+CREATE TABLE IF NOT EXISTS failures (
+    session_id TEXT NOT NULL, tool TEXT NOT NULL, consecutive INTEGER NOT NULL, last_failure_at REAL,
+    PRIMARY KEY (session_id, tool));
+CREATE TABLE IF NOT EXISTS usage (
+    session_id TEXT PRIMARY KEY, tokens INTEGER NOT NULL, cost REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (
+    session_id TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (session_id, label));
+"""
+
+_FACT_TABLES = ("calls", "call_counts", "repeats", "pending", "results", "failures", "usage", "labels")
+
+
+class SQLiteLedger:
+    """``SQLiteLedger("railguard.db")``; ``":memory:"`` is refused (it would not survive)."""
+
+    def __init__(self, path: str | Path, *, durability: str = "normal", busy_timeout_ms: int = 10_000) -> None:
+        if str(path) == ":memory:":
+            raise LedgerError("the ledger must be durable: give a file path, not :memory:")
+        if durability not in ("normal", "full"):
+            raise LedgerError(f"durability must be 'normal' or 'full', not {durability!r}")
+        self.path = Path(path)
+        self._synchronous = durability.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1000)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def session(self, session_id: str) -> Iterator[_SQLiteSessionTx]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger unavailable: {exc}") from exc
+        try:
+            yield _SQLiteSessionTx(conn, session_id)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise LedgerError(f"ledger commit failed: {exc}") from exc
+
+    def events(self, session_id: str | None = None) -> Iterator[Event]:
+        conn = self._connection()
+        if session_id is None:
+            rows = conn.execute("SELECT seq, session_id, type, at, call_id, payload FROM events ORDER BY seq")
+        else:
+            rows = conn.execute(
+                "SELECT seq, session_id, type, at, call_id, payload FROM events WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            )
+        for seq, sid, kind, at, call_id, payload in rows.fetchall():
+            yield Event(session_id=sid, type=kind, at=at, payload=json.loads(payload), call_id=call_id, seq=seq)
+
+    def sessions(self) -> list[str]:
+        rows = self._connection().execute("SELECT DISTINCT session_id FROM events ORDER BY session_id")
+        return [row[0] for row in rows.fetchall()]
+
+    def rebuild_facts(self) -> None:
+        """Recompute every fact from the event log: the log is the truth, facts a cache of it."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _FACT_TABLES:
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            for event in list(self.events()):
+                _apply(conn, event)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+class _SQLiteSessionTx:
+    def __init__(self, conn: sqlite3.Connection, session_id: str) -> None:
+        self._conn = conn
+        self.session_id = session_id
+
+    def facts(self, query: FactsQuery) -> dict[str, Any]:
+        conn, sid = self._conn, self.session_id
+        by_tool = dict(conn.execute("SELECT tool, n FROM call_counts WHERE session_id = ?", (sid,)).fetchall())
+        repeats = 0
+        if query.args_hash is not None:
+            row = conn.execute(
+                "SELECT n FROM repeats WHERE session_id = ? AND args_hash = ?", (sid, query.args_hash)
+            ).fetchone()
+            repeats = row[0] if row else 0
+        pending = dict(conn.execute("SELECT tool, n FROM pending WHERE session_id = ? AND n > 0", (sid,)).fetchall())
+        if query.all_results:
+            rows = conn.execute("SELECT tool, key_value, fact FROM results WHERE session_id = ?", (sid,)).fetchall()
+        elif query.key_values:
+            marks = ",".join("?" * len(query.key_values))
+            rows = conn.execute(
+                f"SELECT tool, key_value, fact FROM results WHERE session_id = ? AND key_value IN ({marks})",  # noqa: S608
+                (sid, *query.key_values),
+            ).fetchall()
+        else:
+            rows = []
+        results: dict[str, dict[str, Any]] = {}
+        for tool, key, fact in rows:
+            results.setdefault(tool, {})[key] = json.loads(fact)
+        failures = {
+            tool: {"consecutive": n, "last_failure_at": at}
+            for tool, n, at in conn.execute(
+                "SELECT tool, consecutive, last_failure_at FROM failures WHERE session_id = ?", (sid,)
+            ).fetchall()
+        }
+        usage_row = conn.execute("SELECT tokens, cost FROM usage WHERE session_id = ?", (sid,)).fetchone()
+        labels = [r[0] for r in conn.execute("SELECT label FROM labels WHERE session_id = ? ORDER BY label", (sid,))]
+        return {
+            "calls": {"total": sum(by_tool.values()), "by_tool": by_tool},
+            "repeats": repeats,
+            "pending": pending,
+            "results": results,
+            "failures": failures,
+            "usage": {"tokens": usage_row[0], "cost": usage_row[1]} if usage_row else {"tokens": 0, "cost": 0},
+            "labels": labels,
+        }
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT seq, type, at, call_id, payload FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT ?",
+            (self.session_id, limit),
+        ).fetchall()
+        return [
+            {"seq": seq, "type": kind, "at": at, "call_id": call_id, **_history_view(kind, json.loads(payload))}
+            for seq, kind, at, call_id, payload in reversed(rows)
+        ]
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        row = self._conn.execute(
+            "SELECT tool, args_hash, key_value, verdict, decision, has_result FROM calls "
+            "WHERE session_id = ? AND call_id = ?",
+            (self.session_id, call_id),
+        ).fetchone()
+        if row is None:
+            return None
+        tool, args_hash, key_value, verdict, decision, has_result = row
+        return CallRecord(call_id, tool, args_hash, key_value, verdict, json.loads(decision), bool(has_result))
+
+    def append(self, event: Event) -> int:
+        if event.session_id != self.session_id:
+            raise LedgerError(f"event for session {event.session_id!r} appended to {self.session_id!r}")
+        if event.type not in EVENT_TYPES:
+            raise LedgerError(f"unknown event type {event.type!r}")
+        cursor = self._conn.execute(
+            "INSERT INTO events (session_id, type, at, call_id, payload) VALUES (?, ?, ?, ?, ?)",
+            (event.session_id, event.type, event.at, event.call_id, json.dumps(event.payload, ensure_ascii=False)),
+        )
+        _apply(self._conn, event)
+        return int(cursor.lastrowid or 0)
+
+
+def _history_view(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The compact shape of an event that ``input.session.history`` exposes to policies."""
+    if kind == CALL_REQUESTED:
+        call = payload.get("call", {})
+        return {"tool": call.get("tool"), "args": call.get("args")}
+    if kind == DECISION:
+        decision = payload.get("decision", {})
+        return {
+            "checkpoint": decision.get("checkpoint"),
+            "verdict": decision.get("verdict"),
+            "codes": [r.get("code") for r in decision.get("reasons", [])],
+        }
+    if kind == RESULT_RECORDED:
+        return {"tool": payload.get("tool"), "verified": payload.get("verified"), "fact": payload.get("fact")}
+    return dict(payload)
+
+
+def _apply(conn: sqlite3.Connection, event: Event) -> None:
+    """Fold one event into the session facts. The only place facts change."""
+    sid, p = event.session_id, event.payload
+    if event.type == CALL_REQUESTED:
+        call = p["call"]
+        conn.execute(
+            "INSERT INTO calls (session_id, call_id, tool, args_hash, key_value) VALUES (?, ?, ?, ?, ?)",
+            (sid, call["id"], call["tool"], p["args_hash"], p.get("key_value")),
+        )
+    elif event.type == DECISION and p.get("checkpoint") == "authorize":
+        decision = p["decision"]
+        conn.execute(
+            "UPDATE calls SET verdict = ?, decision = ? WHERE session_id = ? AND call_id = ?",
+            (decision["verdict"], json.dumps(decision, ensure_ascii=False), sid, event.call_id),
+        )
+        if decision["verdict"] == "allow":
+            tool = p["tool"]
+            _bump(conn, "call_counts", "tool", sid, tool, 1)
+            _bump(conn, "repeats", "args_hash", sid, p["args_hash"], 1)
+            _bump(conn, "pending", "tool", sid, tool, 1)
+    elif event.type == RESULT_RECORDED:
+        tool = p["tool"]
+        conn.execute("UPDATE calls SET has_result = 1 WHERE session_id = ? AND call_id = ?", (sid, event.call_id))
+        if p.get("was_allowed"):
+            conn.execute(
+                "UPDATE pending SET n = MAX(n - 1, 0) WHERE session_id = ? AND tool = ?", (sid, tool)
+            )
+        if p.get("verified"):
+            conn.execute(
+                "INSERT INTO failures (session_id, tool, consecutive, last_failure_at) VALUES (?, ?, 0, NULL) "
+                "ON CONFLICT (session_id, tool) DO UPDATE SET consecutive = 0",
+                (sid, tool),
+            )
+            if p.get("key_value") is not None:
+                conn.execute(
+                    "INSERT INTO results (session_id, tool, key_value, fact) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (session_id, key_value, tool) DO UPDATE SET fact = excluded.fact",
+                    (sid, tool, p["key_value"], json.dumps(p.get("fact", {}), ensure_ascii=False)),
+                )
+        elif p.get("failed"):
+            conn.execute(
+                "INSERT INTO failures (session_id, tool, consecutive, last_failure_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (session_id, tool) DO UPDATE SET consecutive = consecutive + 1, "
+                "last_failure_at = excluded.last_failure_at",
+                (sid, tool, event.at),
+            )
+    elif event.type == USAGE_REPORTED:
+        conn.execute(
+            "INSERT INTO usage (session_id, tokens, cost) VALUES (?, ?, ?) ON CONFLICT (session_id) "
+            "DO UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost",
+            (sid, int(p.get("tokens", 0)), float(p.get("cost", 0.0))),
+        )
+    elif event.type == LABELS_ADDED:
+        conn.executemany(
+            "INSERT OR IGNORE INTO labels (session_id, label) VALUES (?, ?)", [(sid, label) for label in p["labels"]]
+        )
+
+
+def _bump(conn: sqlite3.Connection, table: str, column: str, sid: str, key: str, by: int) -> None:
+    conn.execute(
+        f"INSERT INTO {table} (session_id, {column}, n) VALUES (?, ?, ?) "  # noqa: S608 - fixed names
+        f"ON CONFLICT (session_id, {column}) DO UPDATE SET n = n + excluded.n",
+        (sid, key, by),
+    )

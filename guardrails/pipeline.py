@@ -1,0 +1,339 @@
+"""The Guard: four checkpoints, each a fixed sequence of stages returning one Decision.
+
+Side effects (ledger appends) happen here, once per checkpoint, inside the session's
+transaction; stages only look at data and return outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from guardrails import codes
+from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
+from guardrails.engines import PolicyEngine, PolicySet, create_engine
+from guardrails.errors import InputError, LedgerError
+from guardrails.ledger.base import (
+    CALL_REQUESTED,
+    DECISION,
+    ESCALATION_OPENED,
+    LABELS_ADDED,
+    RESULT_RECORDED,
+    USAGE_REPORTED,
+    Event,
+    FactsQuery,
+    LedgerStore,
+    SessionTx,
+)
+from guardrails.model import Agent, Checkpoint, Decision, ToolCall, ToolResult, Verdict
+from guardrails.registry import SchemaCheck, ToolRegistry
+from guardrails.stages.base import StageOutcome, Screener
+from guardrails.stages.confidence import check_confidence
+from guardrails.stages.policy import PolicyStage
+from guardrails.stages.schema import check_args, check_output, check_result
+
+TOOL_CALL_PACKAGE = "railguard.tool_call"
+SCREENING_EMPTY: Mapping[str, Any] = {"pii": [], "injection": {"score": 0, "signals": []}}
+
+
+@dataclass
+class _Run:
+    """Accumulates stage outcomes and timings for one checkpoint."""
+
+    checkpoint: Checkpoint
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    outcome: StageOutcome = field(default_factory=StageOutcome)
+    stage: str = ""
+    started: float = field(default_factory=time.perf_counter)
+
+    def stage_run(self, name: str, fn: Callable[[], StageOutcome]) -> bool:
+        """Run a stage; return False when the checkpoint must stop (deny or error)."""
+        t0 = time.perf_counter()
+        outcome = fn()
+        self.latency_ms[name] = round((time.perf_counter() - t0) * 1000, 4)
+        if outcome.verdict is not Verdict.ALLOW or not self.stage:
+            self.stage = name
+        if outcome.rewritten is not None:
+            self.outcome = StageOutcome(self.outcome.verdict, self.outcome.reasons, self.outcome.findings, outcome.rewritten)
+        if outcome.verdict is not Verdict.ALLOW:
+            self.outcome = StageOutcome(
+                outcome.verdict,
+                self.outcome.reasons + outcome.reasons,
+                self.outcome.findings + outcome.findings,
+                self.outcome.rewritten,
+            )
+        return outcome.verdict not in (Verdict.DENY, Verdict.ERROR)
+
+    def decision(self, session_id: str, call_id: str | None, revision: str, **extra: Any) -> Decision:
+        self.latency_ms["total"] = round((time.perf_counter() - self.started) * 1000, 4)
+        o = self.outcome
+        return Decision(
+            verdict=o.verdict, checkpoint=self.checkpoint, stage=self.stage or "none", reasons=o.reasons,
+            findings=o.findings, rewritten=o.rewritten, session_id=session_id, call_id=call_id,
+            latency_ms=self.latency_ms, policy_revision=revision, **extra,
+        )
+
+
+def args_hash(tool: str, args: Any) -> str:
+    """Identity of a call for loop detection and approval binding: tool + canonical args."""
+    return hashlib.sha256(dumps([tool, args]).encode()).hexdigest()[:32]
+
+
+class Guard:
+    """Runs the four checkpoints against one policy set, tool registry and ledger.
+
+    >>> guard = Guard(policies=PolicySet.load("policies"), tools=ToolRegistry.from_file("tools.json"),
+    ...               ledger=SQLiteLedger("railguard.db"), config={"roles": {"payer": ["make_payment"]}})
+    ... # doctest: +SKIP
+    >>> guard.authorize(ToolCall(tool="make_payment", args={...}, session_id="s1")).verdict  # doctest: +SKIP
+    <Verdict.DENY: 'deny'>
+    """
+
+    def __init__(
+        self,
+        *,
+        policies: PolicySet,
+        tools: ToolRegistry,
+        ledger: LedgerStore,
+        config: Mapping[str, Any] | None = None,
+        engine: PolicyEngine | str = "auto",
+        screeners: Sequence[Screener] = (),
+        limits: Limits = DEFAULT_LIMITS,
+        result_confidence_threshold: float | None = None,
+        output_confidence_threshold: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+        self.engine.prepare(policies)
+        self.policy = PolicyStage(self.engine, TOOL_CALL_PACKAGE)
+        self.tools = tools
+        self.ledger = ledger
+        self.config = canonicalise(dict(config or {}))
+        self.screeners = tuple(screeners)
+        self.limits = limits
+        self.result_confidence_threshold = result_confidence_threshold
+        self.output_confidence_threshold = output_confidence_threshold
+        self.clock = clock
+
+    @property
+    def revision(self) -> str:
+        return self.engine.revision
+
+    # -- checkpoint 1 -------------------------------------------------------------------
+    def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
+        """Screen user text, tool output or tool arguments. Screeners plug in here."""
+        run = _Run(Checkpoint.SCREEN_INPUT)
+        for screener in self.screeners:
+            if not run.stage_run(f"screen:{screener.name}", lambda s=screener: s.screen(payload, channel)):
+                break
+        decision = run.decision(session_id, None, self.revision)
+        return self._record_plain(session_id, decision, {"channel": channel})
+
+    # -- checkpoint 2 -------------------------------------------------------------------
+    def authorize(self, call: ToolCall) -> Decision:
+        """Decide whether ``call`` may run: canonical input, argument schema, then Rego."""
+        run = _Run(Checkpoint.AUTHORIZE)
+        spec = self.tools.get(call.tool)
+        args: Any = None
+        rejected: str | None = None
+
+        def canonical() -> StageOutcome:
+            nonlocal args, rejected
+            try:
+                args = canonicalise(call.args, self.limits)
+                return StageOutcome()
+            except InputError as exc:
+                rejected = exc.code
+                return StageOutcome.deny(exc.code, f"arguments: {exc.message} at {exc.path}", "railguard.canonical")
+
+        ok = run.stage_run("canonical", canonical) and run.stage_run("schema", lambda: check_args(spec, call.tool, args))
+        call_hash = args_hash(call.tool, args if rejected is None else {"rejected": rejected})
+        try:
+            with self.ledger.session(call.session_id) as tx:
+                earlier = tx.find_call(call.id)
+                if earlier is not None:
+                    return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
+                policy_input: dict[str, Any] | None = None
+                if ok:
+                    policy_input = self._policy_input(tx, call, args, call_hash, spec.key_arg if spec else None)
+                    run.stage_run("policy", lambda: self.policy.run(policy_input or {}))
+                decision = run.decision(call.session_id, call.id, self.revision)
+                decision = self._append_call(tx, call, args, rejected, call_hash, spec.key_arg if spec else None,
+                                             decision, policy_input)
+        except LedgerError as exc:
+            return _ledger_failure(run, call.session_id, call.id, self.revision, exc)
+        return decision
+
+    def _policy_input(self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, key_arg: str | None) -> dict[str, Any]:
+        needs = self.policy.needs
+        keys = _key_values(args)
+        facts = tx.facts(FactsQuery(tool=call.tool, args_hash=call_hash, key_values=keys,
+                                    all_results="all_results" in needs))
+        session: dict[str, Any] = {"id": call.session_id, "facts": facts}
+        if "history" in needs:
+            session["history"] = tx.history(1000)
+        return {
+            "call": {"id": call.id, "tool": call.tool, "args": args},
+            "agent": _agent_doc(call.agent),
+            "session": session,
+            "screening": SCREENING_EMPTY,
+            "config": self.config,
+            "now": self.clock(),
+        }
+
+    def _append_call(self, tx: SessionTx, call: ToolCall, args: Any, rejected: str | None, call_hash: str,
+                     key_arg: str | None, decision: Decision, policy_input: Mapping[str, Any] | None) -> Decision:
+        key_value = _key_of(args, key_arg) if rejected is None else None
+        call_doc = {"id": call.id, "tool": call.tool, "args": args if rejected is None else {"rejected": rejected},
+                    "agent": _agent_doc(call.agent)}
+        now = decision.at
+        tx.append(Event(call.session_id, CALL_REQUESTED, now, {"call": call_doc, "args_hash": call_hash,
+                                                                "key_value": key_value}, call.id))
+        if decision.verdict is Verdict.ESCALATE:
+            decision = decision.model_copy(update={"ticket": decision.decision_id})
+            tx.append(Event(call.session_id, ESCALATION_OPENED, now,
+                            {"ticket": decision.ticket, "decision_id": decision.decision_id,
+                             "codes": list(decision.codes)}, call.id))
+        tx.append(Event(call.session_id, DECISION, now, {
+            "checkpoint": Checkpoint.AUTHORIZE.value, "tool": call.tool, "args_hash": call_hash,
+            "decision": decision.model_dump(mode="json"), "input": policy_input}, call.id))
+        return decision
+
+    def _retry(self, tool: str, earlier_hash: str, earlier: Mapping[str, Any], call: ToolCall, call_hash: str,
+               run: _Run) -> Decision:
+        """The same call id again: the same answer, and no second ledger entry."""
+        if tool == call.tool and earlier_hash == call_hash and earlier:
+            return Decision.model_validate(earlier)
+        run.outcome = StageOutcome.deny(codes.CALL_ID_CONFLICT,
+                                        f"call id {call.id!r} was already used for another call", "railguard.ledger")
+        run.stage = "ledger"
+        return run.decision(call.session_id, call.id, self.revision)
+
+    # -- checkpoint 3 -------------------------------------------------------------------
+    def check_result(self, result: ToolResult) -> Decision:
+        """Check what a tool returned. Only an allowed, well-formed result becomes a session fact."""
+        run = _Run(Checkpoint.CHECK_RESULT)
+        try:
+            with self.ledger.session(result.session_id) as tx:
+                record = tx.find_call(result.call_id)
+                spec = self.tools.get(record.tool) if record else None
+                if record is None or spec is None:
+                    run.stage_run("ledger", lambda: StageOutcome.deny(
+                        codes.UNKNOWN_CALL, f"no authorized call {result.call_id!r} in this session", "railguard.ledger"))
+                elif record.verdict != Verdict.ALLOW.value:
+                    run.stage_run("ledger", lambda: StageOutcome.deny(
+                        codes.RESULT_FOR_UNAUTHORIZED_CALL,
+                        f"call {result.call_id!r} was {record.verdict or 'never decided'}, not allowed", "railguard.ledger"))
+                elif not result.ok:
+                    run.stage_run("schema", lambda: StageOutcome.deny(
+                        codes.RESULT_TOOL_FAILED, f"{record.tool!r} failed: {(result.error or 'no detail')[:300]}",
+                        "railguard.schema"))
+                elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)):
+                    run.stage_run("confidence", lambda: check_confidence(result.confidence,
+                                                                          self.result_confidence_threshold))
+                decision = run.decision(result.session_id, result.call_id, self.revision)
+                if record is not None:
+                    self._append_result(tx, record.tool, record.key_value, record.verdict == "allow", spec, decision)
+                self._append_decision(tx, decision, {"tool": record.tool if record else None})
+        except LedgerError as exc:
+            return _ledger_failure(run, result.session_id, result.call_id, self.revision, exc)
+        return decision
+
+    def _append_result(self, tx: SessionTx, tool: str, key_value: str | None, was_allowed: bool,
+                       spec: Any, decision: Decision) -> None:
+        verified = decision.verdict is Verdict.ALLOW
+        output = decision.rewritten
+        fact: dict[str, Any] = {"ok": verified, "at": decision.at}
+        if verified and isinstance(output, dict) and spec is not None:
+            fact.update({f: output[f] for f in spec.fact_fields if f in output})
+        failed = was_allowed and decision.verdict in (Verdict.DENY, Verdict.ERROR)
+        tx.append(Event(decision.session_id, RESULT_RECORDED, decision.at, {
+            "tool": tool, "verified": verified, "failed": failed, "was_allowed": was_allowed,
+            "key_value": key_value, "fact": fact, "codes": list(decision.codes)}, decision.call_id))
+
+    # -- checkpoint 4 -------------------------------------------------------------------
+    def check_output(self, output: Any, *, session_id: str, schema: type[BaseModel] | Mapping[str, Any] | None = None,
+                     confidence: float | None = None) -> Decision:
+        """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
+        run = _Run(Checkpoint.CHECK_OUTPUT)
+        check = SchemaCheck.compile(schema, "output schema") if isinstance(schema, Mapping) else schema
+        if run.stage_run("schema", lambda: check_output(output, check)):
+            run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
+        decision = run.decision(session_id, None, self.revision)
+        return self._record_plain(session_id, decision, {})
+
+    # -- session bookkeeping ---------------------------------------------------------------
+    def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:
+        """Add tokens and spend to the session, for budget policies."""
+        usage = canonicalise({"tokens": tokens, "cost": cost})
+        if not isinstance(tokens, int) or tokens < 0 or cost < 0:
+            raise InputError("usage must be non-negative", code=codes.UNSUPPORTED_TYPE)
+        with self.ledger.session(session_id) as tx:
+            tx.append(Event(session_id, USAGE_REPORTED, self.clock(), usage))
+
+    def add_labels(self, session_id: str, labels: Sequence[str]) -> None:
+        """Attach labels that only ever accumulate (``untrusted_content``, ``pii:EMAIL_ADDRESS``)."""
+        with self.ledger.session(session_id) as tx:
+            tx.append(Event(session_id, LABELS_ADDED, self.clock(), {"labels": sorted(set(labels))}))
+
+    def _record_plain(self, session_id: str, decision: Decision, extra: Mapping[str, Any]) -> Decision:
+        try:
+            with self.ledger.session(session_id) as tx:
+                if decision.verdict is Verdict.ESCALATE:
+                    decision = decision.model_copy(update={"ticket": decision.decision_id})
+                    tx.append(Event(session_id, ESCALATION_OPENED, decision.at,
+                                    {"ticket": decision.ticket, "decision_id": decision.decision_id,
+                                     "codes": list(decision.codes)}))
+                self._append_decision(tx, decision, extra)
+        except LedgerError as exc:
+            run = _Run(decision.checkpoint)
+            return _ledger_failure(run, session_id, decision.call_id, self.revision, exc)
+        return decision
+
+    def _append_decision(self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any]) -> None:
+        tx.append(Event(decision.session_id, DECISION, decision.at, {
+            "checkpoint": decision.checkpoint.value, "decision": decision.model_dump(mode="json"), **extra},
+            decision.call_id))
+
+    def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
+        return self.ledger.session(session_id)
+
+
+def _ledger_failure(run: _Run, session_id: str, call_id: str | None, revision: str, exc: LedgerError) -> Decision:
+    # Without a durable record nothing may go ahead: fail closed.
+    run.outcome = StageOutcome.error(codes.LEDGER_ERROR, str(exc)[:300], "railguard.ledger")
+    run.stage = "ledger"
+    return run.decision(session_id, call_id, revision)
+
+
+def _agent_doc(agent: Agent) -> dict[str, Any]:
+    return {"id": agent.id, "roles": list(agent.roles), "attributes": dict(agent.attributes)}
+
+
+def _key_values(args: Any) -> list[str]:
+    """Scalar argument values of the call: the keys under which its preconditions are looked up."""
+    if not isinstance(args, dict):
+        return []
+    keys = {_fact_key(v) for v in args.values() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    return sorted(k for k in keys if k is not None)[:64]
+
+
+def _key_of(args: Any, key_arg: str | None) -> str | None:
+    if key_arg is None or not isinstance(args, dict):
+        return None
+    return _fact_key(args.get(key_arg))
+
+
+def _fact_key(value: Any) -> str | None:
+    # Rego object keys are strings; numbers are keyed by their JSON text.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dumps(value)
+    return None

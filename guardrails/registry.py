@@ -1,0 +1,133 @@
+"""The tool registry: per tool, the JSON Schema of its arguments and of its output.
+
+Schemas are checked and compiled once, when the registry is built, so the per-call
+path is a single ``iter_errors`` over an already-built validator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+
+from guardrails.errors import ConfigError
+from guardrails.model import Finding
+
+_MAX_SCHEMA_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """A compiled JSON Schema. ``errors(value)`` lists findings, empty when it matches."""
+
+    schema: Mapping[str, Any]
+    validator: Any = field(repr=False)
+
+    @classmethod
+    def compile(cls, schema: Mapping[str, Any], where: str) -> SchemaCheck:
+        try:
+            validator_class = jsonschema.validators.validator_for(schema)
+            validator_class.check_schema(schema)
+        except SchemaError as exc:
+            raise ConfigError(f"{where}: invalid JSON Schema: {exc.message}") from None
+        return cls(schema, validator_class(schema, format_checker=validator_class.FORMAT_CHECKER))
+
+    def errors(self, value: Any, source: str) -> tuple[Finding, ...]:
+        found: list[Finding] = []
+        errors: Iterator[Any] = self.validator.iter_errors(value)
+        for error in errors:
+            path = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            found.append(Finding(kind="schema", detail=_short(error.message), path=path, source=source))
+            if len(found) >= _MAX_SCHEMA_ERRORS:
+                break
+        return tuple(found)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    # jsonschema quotes the offending value: a 10 MB argument must not be copied into the Decision.
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """What Railguard knows of one tool.
+
+    ``key_arg`` names the argument that identifies what a result is about (``fraud_check``
+    is keyed by ``transaction_id``) so its verified result becomes a session fact.
+    ``fact_fields`` are the fields of the output copied into that fact.
+    """
+
+    name: str
+    args: SchemaCheck
+    output: SchemaCheck | None = None
+    key_arg: str | None = None
+    fact_fields: tuple[str, ...] = ("status",)
+
+    @property
+    def expects_json(self) -> bool:
+        return self.output is not None and self.output.schema.get("type") in ("object", "array")
+
+
+class ToolRegistry:
+    """Tools by name. Built once from a mapping or a JSON file.
+
+    >>> reg = ToolRegistry.from_mapping({"echo": {"args": {"type": "object"}}})
+    >>> reg.get("echo").name
+    'echo'
+    """
+
+    def __init__(self, tools: Mapping[str, ToolSpec]) -> None:
+        self._tools = dict(tools)
+
+    def get(self, name: str) -> ToolSpec | None:
+        return self._tools.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    @classmethod
+    def from_mapping(cls, tools: Mapping[str, Any], where: str = "tools") -> ToolRegistry:
+        specs: dict[str, ToolSpec] = {}
+        for name, entry in tools.items():
+            here = f"{where}.{name}"
+            if not isinstance(entry, Mapping) or "args" not in entry:
+                raise ConfigError(f"{here}: each tool needs an 'args' JSON Schema")
+            unknown = set(entry) - {"args", "output", "key", "facts", "description"}
+            if unknown:
+                raise ConfigError(f"{here}: unknown settings {sorted(unknown)}")
+            output = entry.get("output")
+            facts = entry.get("facts", ["status"])
+            if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
+                raise ConfigError(f"{here}.facts: must be a list of output field names")
+            key = entry.get("key")
+            if key is not None and not isinstance(key, str):
+                raise ConfigError(f"{here}.key: must be an argument name")
+            specs[name] = ToolSpec(
+                name=name,
+                args=SchemaCheck.compile(entry["args"], f"{here}.args"),
+                output=SchemaCheck.compile(output, f"{here}.output") if output is not None else None,
+                key_arg=key,
+                fact_fields=tuple(facts),
+            )
+        return cls(specs)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ToolRegistry:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: tool registry not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: must be a JSON object of tool name -> spec")
+        return cls.from_mapping(data, where=str(path))

@@ -1,0 +1,45 @@
+"""What a stage returns, and the seam for screening stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from guardrails.model import Finding, Reason, Verdict
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """A stage's verdict. ``ALLOW`` means "nothing against it here": the next stage runs."""
+
+    verdict: Verdict = Verdict.ALLOW
+    reasons: tuple[Reason, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    rewritten: Any = None
+
+    @classmethod
+    def deny(cls, code: str, message: str, source: str, findings: tuple[Finding, ...] = ()) -> StageOutcome:
+        return cls(Verdict.DENY, (Reason(code=code, message=message, source=source),), findings)
+
+    @classmethod
+    def error(cls, code: str, message: str, source: str) -> StageOutcome:
+        return cls(Verdict.ERROR, (Reason(code=code, message=message, source=source),))
+
+    @classmethod
+    def escalate(cls, code: str, message: str, source: str) -> StageOutcome:
+        return cls(Verdict.ESCALATE, (Reason(code=code, message=message, source=source),))
+
+
+PASS = StageOutcome()
+
+
+class Screener(Protocol):
+    """A screening stage (PII, prompt injection): the slot the screening work plugs into.
+
+    ``channel`` is ``user``, ``tool_output``, ``tool_args`` or ``output``. A screener may
+    rewrite the payload (redaction) by returning ``rewritten``.
+    """
+
+    name: str
+
+    def screen(self, payload: Any, channel: str) -> StageOutcome: ...

@@ -1,0 +1,97 @@
+"""The Rego stage: one engine call per decision, one interpretation for every engine.
+
+Verdict rule (docs/rego-contract.md): any ``deny`` entry denies; else any ``escalate``
+entry escalates; else ``allow`` must be ``true``. ``allow`` false denies with
+``not_allowed``; anything undefined or malformed denies with ``policy_undefined``;
+an engine failure is an ``error`` verdict. Nothing here can produce an accidental allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from guardrails import codes
+from guardrails.engines.base import PolicyAnswer, PolicyEngine, package_path
+from guardrails.errors import EngineError, PolicyError
+from guardrails.model import Reason, Verdict
+from guardrails.stages.base import StageOutcome
+
+KNOWN_NEEDS = frozenset({"history", "all_results"})
+
+
+class PolicyStage:
+    """``PolicyStage(engine, "railguard.tool_call")``; the engine must already be prepared."""
+
+    name = "policy"
+
+    def __init__(self, engine: PolicyEngine, package: str) -> None:
+        self.engine = engine
+        self.package = package
+        self.source = "data." + package
+        self.needs = self._read_needs()
+
+    def _read_needs(self) -> frozenset[str]:
+        defined, value = self.engine.document(package_path(self.package, "needs"), {})
+        if not defined:
+            return frozenset()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PolicyError(f"{self.source}.needs must be a set of strings, got {value!r}", code="policy_needs_invalid")
+        unknown = set(value) - KNOWN_NEEDS
+        if unknown:
+            raise PolicyError(f"{self.source}.needs: unknown {sorted(unknown)}; known {sorted(KNOWN_NEEDS)}",
+                              code="policy_needs_invalid")
+        return frozenset(value)
+
+    def run(self, input: Mapping[str, Any]) -> StageOutcome:
+        try:
+            answer = self.engine.evaluate(self.package, input)
+        except EngineError as exc:
+            return StageOutcome.error(codes.ENGINE_ERROR, str(exc)[:500], f"engine:{self.engine.name}")
+        return interpret(answer, self.source)
+
+
+def interpret(answer: PolicyAnswer, source: str) -> StageOutcome:
+    deny = _entries(answer.deny, f"{source}.deny")
+    escalate = _entries(answer.escalate, f"{source}.escalate")
+    if deny is None or escalate is None:
+        return _undefined(source, "deny/escalate must be sets of objects with a string 'code'")
+    if deny:
+        return StageOutcome(Verdict.DENY, deny)
+    if escalate:
+        return StageOutcome(Verdict.ESCALATE, escalate)
+    if not answer.allow:
+        return _undefined(source, "allow is undefined for this input (declare `default allow := false`)")
+    allow = answer.allow[0]
+    if allow is True:
+        return StageOutcome()
+    if allow is False:
+        return StageOutcome.deny(codes.NOT_ALLOWED, "no policy allows this call", f"{source}.allow")
+    return _undefined(source, f"allow must be a boolean, got {type(allow).__name__}")
+
+
+def _entries(raw: list[Any], default_source: str) -> tuple[Reason, ...] | None:
+    """Reasons from a deny/escalate document; ``None`` when it is malformed."""
+    if not raw:
+        return ()
+    collection = raw[0]
+    if not isinstance(collection, list):
+        return None
+    reasons = []
+    for entry in collection:
+        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str) or not entry["code"]:
+            return None
+        message = entry.get("message")
+        rule = entry.get("source")
+        reasons.append(
+            Reason(
+                code=entry["code"],
+                message=message if isinstance(message, str) else entry["code"],
+                source=rule if isinstance(rule, str) and rule else default_source,
+            )
+        )
+    return tuple(sorted(reasons, key=lambda r: (r.code, r.source, r.message)))
+
+
+def _undefined(source: str, why: str) -> StageOutcome:
+    return StageOutcome.deny(codes.POLICY_UNDEFINED, why, source)

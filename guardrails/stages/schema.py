@@ -1,0 +1,88 @@
+"""Schema stages: a call's arguments, a tool's result and an agent's output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from guardrails import codes
+from guardrails.canonical import Limits, canonicalise
+from guardrails.errors import InputError
+from guardrails.model import Finding
+from guardrails.registry import SchemaCheck, ToolSpec
+from guardrails.stages.base import PASS, StageOutcome
+
+SOURCE = "railguard.schema"
+
+
+def check_args(spec: ToolSpec | None, tool: str, args: Any) -> StageOutcome:
+    if spec is None:
+        return StageOutcome.deny(codes.UNKNOWN_TOOL, f"no schema is registered for tool {tool!r}", SOURCE)
+    findings = spec.args.errors(args, f"{SOURCE}:{tool}.args")
+    if findings:
+        return StageOutcome.deny(
+            codes.ARGS_SCHEMA_MISMATCH, f"arguments of {tool!r} do not match its schema: {findings[0].detail}",
+            SOURCE, findings,
+        )
+    return PASS
+
+
+def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
+    """Check a tool's output; ``rewritten`` carries the parsed JSON when the tool returned text."""
+    value = output
+    if spec.expects_json and isinstance(value, bytes | str):
+        value = _parse_promised_json(value, spec.name)
+        if isinstance(value, StageOutcome):
+            return value
+    try:
+        value = canonicalise(value, limits)
+    except InputError as exc:
+        return StageOutcome.deny(exc.code, f"result of {spec.name!r}: {exc.message} at {exc.path}", SOURCE)
+    if spec.output is not None:
+        findings = spec.output.errors(value, f"{SOURCE}:{spec.name}.output")
+        if findings:
+            return StageOutcome.deny(
+                codes.RESULT_SCHEMA_MISMATCH,
+                f"result of {spec.name!r} is not what the tool promises: {findings[0].detail}",
+                SOURCE, findings,
+            )
+    return StageOutcome(rewritten=value)
+
+
+def _parse_promised_json(raw: bytes | str, tool: str) -> Any:
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        snippet = raw[:80].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:80]
+        finding = Finding(kind="not_json", detail=f"starts with {snippet!r}", source=f"{SOURCE}:{tool}.output")
+        return StageOutcome.deny(
+            codes.RESULT_NOT_JSON, f"{tool!r} promised JSON and returned something else", SOURCE, (finding,)
+        )
+
+
+def check_output(output: Any, schema: type[BaseModel] | SchemaCheck | None) -> StageOutcome:
+    if schema is None:
+        return PASS
+    if isinstance(schema, SchemaCheck):
+        findings = schema.errors(output, f"{SOURCE}:output")
+    else:
+        try:
+            if isinstance(output, str | bytes):
+                schema.model_validate_json(output)
+            else:
+                schema.model_validate(output)
+            findings = ()
+        except ValidationError as exc:
+            findings = tuple(
+                Finding(kind="schema", detail=err["msg"], path="$." + ".".join(map(str, err["loc"])),
+                        source=f"{SOURCE}:{schema.__name__}")
+                for err in exc.errors()[:20]
+            )
+    if findings:
+        return StageOutcome.deny(
+            codes.OUTPUT_SCHEMA_MISMATCH, f"output does not match its schema: {findings[0].detail}", SOURCE, findings
+        )
+    return PASS
