@@ -1,0 +1,241 @@
+"""``railguard``: check a call, test and explain policies, replay a ledger, run the demo.
+
+Exit codes: 0 success (or ``allow``), 1 a denial, failed test or changed decision,
+2 bad usage, bad input or a configuration / policy error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from guardrails import codes
+from guardrails.canonical import parse_json
+from guardrails.engines import ENGINES, PolicySet, create_engine
+from guardrails.engines import opa as opa_engine
+from guardrails.errors import InputError, RailguardError
+from guardrails.model import Decision, ToolCall, Verdict
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def bundled(name: str) -> Path:
+    """A file shipped with Railguard: the repo checkout, or the copy inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / name, here / "bundled" / Path(name).name):
+        if candidate.exists():
+            return candidate
+    return here.parent / name
+
+
+def default_config() -> Path:
+    return bundled("examples/payments") / "railguard.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except RailguardError as exc:
+        print(f"railguard: error [{exc.code}]: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="railguard", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="decide one tool call from JSON and print the decision")
+    check.add_argument("call", help="JSON file with {tool, args, session_id?, agent?} or - for stdin")
+    check.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
+    check.add_argument("--ledger", default=None, help="SQLite ledger path (default: the config's)")
+    check.add_argument("--engine", choices=ENGINES, default=None)
+    check.add_argument("--json", action="store_true", help="print only the Decision JSON")
+    check.set_defaults(run=_check)
+
+    policy = sub.add_parser("policy", help="test, check and explain Rego policies").add_subparsers(
+        dest="policy_command", required=True)
+    test = policy.add_parser("test", help="run *_test.rego and decision cases; non-zero exit on failure")
+    test.add_argument("dir", nargs="?", default=str(bundled("policies")))
+    test.add_argument("--engine", choices=(*ENGINES, "all"), default="all",
+                      help="engines for the decision cases (default: every installed engine = parity)")
+    test.add_argument("-v", "--verbose", action="store_true", help="print passing tests too")
+    test.set_defaults(run=_policy_test)
+
+    pcheck = policy.add_parser("check", help="compile policies; report errors as file:line")
+    pcheck.add_argument("dir", nargs="?", default=str(bundled("policies")))
+    pcheck.add_argument("--engine", choices=(*ENGINES, "all"), default="all")
+    pcheck.set_defaults(run=_policy_check)
+
+    explain = policy.add_parser("explain", help="show which rules fired for an input document")
+    explain.add_argument("dir", nargs="?", default=str(bundled("policies")))
+    explain.add_argument("--input", required=True, help="JSON input document (the Rego input), or - for stdin")
+    explain.add_argument("--engine", choices=ENGINES, default="auto")
+    explain.set_defaults(run=_policy_explain)
+
+    replay = sub.add_parser("replay", help="re-decide a recorded ledger with candidate policies; report changes")
+    replay.add_argument("ledger", help="SQLite ledger file")
+    replay.add_argument("--policies", default=str(bundled("policies")), help="candidate policy directory")
+    replay.add_argument("--engine", choices=ENGINES, default="auto")
+    replay.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changes")
+    replay.set_defaults(run=_replay)
+
+    demo = sub.add_parser("demo", help="the payment workflow end to end: deny, fraud check, allow, escalate")
+    demo.add_argument("--engine", choices=ENGINES, default="auto")
+    demo.add_argument("--ledger", default=None, help="keep the demo ledger at this path (default: a temp file)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _read_json(source: str) -> Any:
+    data = sys.stdin.buffer.read() if source == "-" else _read_file(source)
+    return parse_json(data)
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
+
+
+# -- check -------------------------------------------------------------------------------------
+def _check(args: argparse.Namespace) -> int:
+    from guardrails.factory import guard_from_config
+
+    doc = _read_json(args.call)
+    call = _call_from(doc)
+    guard = guard_from_config(args.config or default_config(), ledger_path=args.ledger, engine=args.engine)
+    decision = guard.authorize(call)
+    print(decision.model_dump_json(indent=2) if args.json else render(decision))
+    return EXIT_OK if decision.verdict is Verdict.ALLOW else EXIT_FAIL
+
+
+def _call_from(doc: Any) -> ToolCall:
+    if not isinstance(doc, dict):
+        raise InputError("a call must be a JSON object {tool, args, session_id?, agent?}", code=codes.MALFORMED_JSON)
+    try:
+        return ToolCall.model_validate({"session_id": "cli", **doc})
+    except ValueError as exc:
+        raise InputError(f"not a tool call: {exc}".replace("\n", " "), code=codes.MALFORMED_JSON) from None
+
+
+def render(decision: Decision) -> str:
+    lines = [f"{decision.verdict.value.upper():8} {decision.checkpoint.value} (stage {decision.stage}, "
+             f"{decision.latency_ms.get('total', 0):.3f} ms, policy {decision.policy_revision or '-'})"]
+    lines += [f"  - {r.code}: {r.message}  [{r.source}]" for r in decision.reasons]
+    lines += [f"  * {f.kind} {f.path}: {f.detail}" for f in decision.findings[:5]]
+    if decision.ticket:
+        lines.append(f"  ticket {decision.ticket}")
+    return "\n".join(lines)
+
+
+# -- policy ------------------------------------------------------------------------------------
+def _engines(choice: str) -> list[str]:
+    if choice != "all":
+        return [choice]
+    return ["opa", "regopy"] if opa_engine.available() else ["regopy"]
+
+
+def _policy_test(args: argparse.Namespace) -> int:
+    from guardrails.policytest import TestOutcome, case_outcome, load_cases, run_cases, run_rego_tests
+
+    policies = PolicySet.load(args.dir)
+    results: list[TestOutcome] = []
+    if policies.tests:
+        if not opa_engine.available():
+            print("railguard: *_test.rego files need the OPA engine (they use `with`, which crashes regopy):\n"
+                  "  pip install --ignore-requires-python opa-golib-python-bindings", file=sys.stderr)
+            return EXIT_USAGE
+        results += run_rego_tests(policies)
+    cases = load_cases(args.dir)
+    per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]] = {}
+    for engine in _engines(args.engine):
+        outcomes = run_cases(policies, engine, cases)
+        per_engine[engine] = [(c.name, o.verdict, tuple(sorted(r.code for r in o.reasons))) for c, o in outcomes]
+        results += [_prefixed(case_outcome(c, o), engine) for c, o in outcomes]
+    results += _parity(per_engine)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if args.verbose or not r.passed:
+            print(f"{'PASS' if r.passed else 'FAIL'}: {r.name}" + (f"\n      {r.detail}" if r.detail else ""))
+    print("-" * 60)
+    print(f"rego tests: {sum(1 for r in results if r.name.startswith('data.'))}, decision cases: {len(cases)} "
+          f"x engines {', '.join(per_engine)}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _prefixed(outcome: Any, engine: str) -> Any:
+    from guardrails.policytest import TestOutcome
+
+    return TestOutcome(f"[{engine}] {outcome.name}", outcome.passed, outcome.detail)
+
+
+def _parity(per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]]) -> list[Any]:
+    from guardrails.policytest import TestOutcome
+
+    names = list(per_engine)
+    if len(names) < 2:
+        return []
+    first, *others = names
+    diffs = [
+        TestOutcome(f"[parity {first}/{other}] {a[0]}", False, f"{first}: {a[1].value} {list(a[2])}; "
+                    f"{other}: {b[1].value} {list(b[2])}")
+        for other in others
+        for a, b in zip(per_engine[first], per_engine[other], strict=True)
+        if a != b
+    ]
+    return diffs or [TestOutcome(f"[parity {'/'.join(names)}] {len(per_engine[first])} decisions identical", True)]
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    policies = PolicySet.load(args.dir)
+    for name in _engines(args.engine):
+        engine = create_engine(name)
+        if name == "opa":
+            engine.prepare(policies, with_tests=True)  # type: ignore[call-arg]
+        else:
+            engine.prepare(policies)
+        print(f"ok: {len(policies.modules)} policies, {len(policies.tests)} test files compile on {name} "
+              f"(revision {policies.revision})")
+    return EXIT_OK
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from guardrails.explain import explain
+
+    policies = PolicySet.load(args.dir)
+    engine = create_engine(args.engine)
+    engine.prepare(policies)
+    print(explain(engine, policies, _read_json(args.input)))
+    return EXIT_OK
+
+
+# -- replay ------------------------------------------------------------------------------------
+def _replay(args: argparse.Namespace) -> int:
+    from guardrails.replay import replay
+
+    if not Path(args.ledger).is_file():
+        raise InputError(f"no ledger at {args.ledger}", code="file_unreadable")
+    report = replay(args.ledger, PolicySet.load(args.policies), args.engine)
+    print(report.render())
+    return EXIT_FAIL if (args.fail_on_change and report.changed) else EXIT_OK
+
+
+# -- demo --------------------------------------------------------------------------------------
+def _demo(args: argparse.Namespace) -> int:
+    from guardrails.demo import run_demo
+
+    return EXIT_OK if run_demo(engine=args.engine, ledger_path=args.ledger, out=sys.stdout) else EXIT_FAIL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
