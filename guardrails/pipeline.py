@@ -195,11 +195,7 @@ class Guard:
         now = decision.at
         tx.append(Event(call.session_id, CALL_REQUESTED, now, {"call": call_doc, "args_hash": call_hash,
                                                                 "key_value": key_value}, call.id))
-        if decision.verdict is Verdict.ESCALATE:
-            decision = decision.model_copy(update={"ticket": decision.decision_id})
-            tx.append(Event(call.session_id, ESCALATION_OPENED, now,
-                            {"ticket": decision.ticket, "decision_id": decision.decision_id,
-                             "codes": list(decision.codes)}, call.id))
+        decision = _ticketed(tx, decision)
         tx.append(Event(call.session_id, DECISION, now, {
             "checkpoint": Checkpoint.AUTHORIZE.value, "tool": call.tool, "args_hash": call_hash,
             "decision": decision.model_dump(mode="json"), "input": policy_input}, call.id))
@@ -237,7 +233,7 @@ class Guard:
                 elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)):
                     run.stage_run("confidence", lambda: check_confidence(result.confidence,
                                                                           self.result_confidence_threshold))
-                decision = run.decision(result.session_id, result.call_id, self.revision)
+                decision = _ticketed(tx, run.decision(result.session_id, result.call_id, self.revision))
                 if record is not None:
                     self._append_result(tx, record.tool, record.key_value, record.verdict == "allow", spec, decision)
                 self._append_decision(tx, decision, {"tool": record.tool if record else None})
@@ -285,11 +281,7 @@ class Guard:
     def _record_plain(self, session_id: str, decision: Decision, extra: Mapping[str, Any]) -> Decision:
         try:
             with self.ledger.session(session_id) as tx:
-                if decision.verdict is Verdict.ESCALATE:
-                    decision = decision.model_copy(update={"ticket": decision.decision_id})
-                    tx.append(Event(session_id, ESCALATION_OPENED, decision.at,
-                                    {"ticket": decision.ticket, "decision_id": decision.decision_id,
-                                     "codes": list(decision.codes)}))
+                decision = _ticketed(tx, decision)
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
             run = _Run(decision.checkpoint)
@@ -303,6 +295,20 @@ class Guard:
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
+
+
+def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
+    """An escalation opens a durable ticket in the same transaction as its decision.
+
+    The ticket id is the decision id; the reviewer queue (its own issue) reads these events.
+    """
+    if decision.verdict is not Verdict.ESCALATE:
+        return decision
+    decision = decision.model_copy(update={"ticket": decision.decision_id})
+    tx.append(Event(decision.session_id, ESCALATION_OPENED, decision.at,
+                    {"ticket": decision.ticket, "decision_id": decision.decision_id,
+                     "checkpoint": decision.checkpoint.value, "codes": list(decision.codes)}, decision.call_id))
+    return decision
 
 
 def _ledger_failure(run: _Run, session_id: str, call_id: str | None, revision: str, exc: LedgerError) -> Decision:
