@@ -1,8 +1,8 @@
 """Railguard: guardrail and policy enforcement between an AI agent and its tools.
 
-    from guardrails import Guard, ToolCall
-    guard = Guard.from_config("railguard.toml")
-    decision = guard.authorize(ToolCall(tool="make_payment", args={...}, session_id="s1"))
+from guardrails import Guard, ToolCall
+guard = Guard.from_config("railguard.toml")
+decision = guard.authorize(ToolCall(tool="make_payment", args={...}, session_id="s1"))
 """
 
 from guardrails.canonical import Limits

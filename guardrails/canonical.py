@@ -32,7 +32,7 @@ DEFAULT_LIMITS = Limits()
 
 
 class _Budget:
-    __slots__ = ("bytes", "nodes", "limits")
+    __slots__ = ("bytes", "limits", "nodes")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -43,13 +43,9 @@ class _Budget:
         self.bytes += size
         self.nodes += 1
         if self.bytes > self.limits.max_bytes:
-            raise InputError(
-                f"payload exceeds {self.limits.max_bytes} bytes", code=codes.INPUT_TOO_LARGE, path=path
-            )
+            raise InputError(f"payload exceeds {self.limits.max_bytes} bytes", code=codes.INPUT_TOO_LARGE, path=path)
         if self.nodes > self.limits.max_nodes:
-            raise InputError(
-                f"payload exceeds {self.limits.max_nodes} values", code=codes.INPUT_TOO_LARGE, path=path
-            )
+            raise InputError(f"payload exceeds {self.limits.max_nodes} values", code=codes.INPUT_TOO_LARGE, path=path)
 
 
 def canonicalise(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -98,7 +94,9 @@ def _text(value: str, path: str, budget: _Budget) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("string is not valid Unicode (lone surrogate)", code=codes.INVALID_UNICODE, path=path) from None
+        raise InputError(
+            "string is not valid Unicode (lone surrogate)", code=codes.INVALID_UNICODE, path=path
+        ) from None
     return unicodedata.normalize("NFC", value)
 
 
@@ -110,13 +108,17 @@ def parse_json(data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"payload is not UTF-8: {exc.reason} at byte {exc.start}", code=codes.INVALID_ENCODING) from None
+            raise InputError(
+                f"payload is not UTF-8: {exc.reason} at byte {exc.start}", code=codes.INVALID_ENCODING
+            ) from None
     try:
         value = json.loads(data, parse_constant=_reject_constant)
     except RecursionError:
         raise InputError("payload nests too deeply", code=codes.INPUT_TOO_DEEP) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", code=codes.MALFORMED_JSON) from None
+        raise InputError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", code=codes.MALFORMED_JSON
+        ) from None
     return canonicalise(value, limits)
 
 

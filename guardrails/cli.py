@@ -61,11 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     policy = sub.add_parser("policy", help="test, check and explain Rego policies").add_subparsers(
-        dest="policy_command", required=True)
+        dest="policy_command", required=True
+    )
     test = policy.add_parser("test", help="run *_test.rego and decision cases; non-zero exit on failure")
     test.add_argument("dir", nargs="?", default=str(bundled("policies")))
-    test.add_argument("--engine", choices=(*ENGINES, "all"), default="all",
-                      help="engines for the decision cases (default: every installed engine = parity)")
+    test.add_argument(
+        "--engine",
+        choices=(*ENGINES, "all"),
+        default="all",
+        help="engines for the decision cases (default: every installed engine = parity)",
+    )
     test.add_argument("-v", "--verbose", action="store_true", help="print passing tests too")
     test.set_defaults(run=_policy_test)
 
@@ -128,8 +133,10 @@ def _call_from(doc: Any) -> ToolCall:
 
 
 def render(decision: Decision) -> str:
-    lines = [f"{decision.verdict.value.upper():8} {decision.checkpoint.value} (stage {decision.stage}, "
-             f"{decision.latency_ms.get('total', 0):.3f} ms, policy {decision.policy_revision or '-'})"]
+    lines = [
+        f"{decision.verdict.value.upper():8} {decision.checkpoint.value} (stage {decision.stage}, "
+        f"{decision.latency_ms.get('total', 0):.3f} ms, policy {decision.policy_revision or '-'})"
+    ]
     lines += [f"  - {r.code}: {r.message}  [{r.source}]" for r in decision.reasons]
     lines += [f"  * {f.kind} {f.path}: {f.detail}" for f in decision.findings[:5]]
     if decision.ticket:
@@ -151,8 +158,11 @@ def _policy_test(args: argparse.Namespace) -> int:
     results: list[TestOutcome] = []
     if policies.tests:
         if not opa_engine.available():
-            print("railguard: *_test.rego files need the OPA engine (they use `with`, which crashes regopy):\n"
-                  "  pip install --ignore-requires-python opa-golib-python-bindings", file=sys.stderr)
+            print(
+                "railguard: *_test.rego files need the OPA engine (they use `with`, which crashes regopy):\n"
+                "  pip install --ignore-requires-python opa-golib-python-bindings",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         results += run_rego_tests(policies)
     cases = load_cases(args.dir)
@@ -167,8 +177,10 @@ def _policy_test(args: argparse.Namespace) -> int:
         if args.verbose or not r.passed:
             print(f"{'PASS' if r.passed else 'FAIL'}: {r.name}" + (f"\n      {r.detail}" if r.detail else ""))
     print("-" * 60)
-    print(f"rego tests: {sum(1 for r in results if r.name.startswith('data.'))}, decision cases: {len(cases)} "
-          f"x engines {', '.join(per_engine)}")
+    print(
+        f"rego tests: {sum(1 for r in results if r.name.startswith('data.'))}, decision cases: {len(cases)} "
+        f"x engines {', '.join(per_engine)}"
+    )
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return EXIT_FAIL if failed else EXIT_OK
 
@@ -187,8 +199,11 @@ def _parity(per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]]) -
         return []
     first, *others = names
     diffs = [
-        TestOutcome(f"[parity {first}/{other}] {a[0]}", False, f"{first}: {a[1].value} {list(a[2])}; "
-                    f"{other}: {b[1].value} {list(b[2])}")
+        TestOutcome(
+            f"[parity {first}/{other}] {a[0]}",
+            False,
+            f"{first}: {a[1].value} {list(a[2])}; {other}: {b[1].value} {list(b[2])}",
+        )
         for other in others
         for a, b in zip(per_engine[first], per_engine[other], strict=True)
         if a != b
@@ -204,8 +219,10 @@ def _policy_check(args: argparse.Namespace) -> int:
             engine.prepare(policies, with_tests=True)  # type: ignore[call-arg]
         else:
             engine.prepare(policies)
-        print(f"ok: {len(policies.modules)} policies, {len(policies.tests)} test files compile on {name} "
-              f"(revision {policies.revision})")
+        print(
+            f"ok: {len(policies.modules)} policies, {len(policies.tests)} test files compile on {name} "
+            f"(revision {policies.revision})"
+        )
     return EXIT_OK
 
 

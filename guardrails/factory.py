@@ -17,7 +17,9 @@ def guard_from_config(path: str | Path, *, ledger_path: str | Path | None = None
     return guard_from_settings(load_settings(path), ledger_path=ledger_path, engine=engine)
 
 
-def guard_from_settings(settings: Settings, *, ledger_path: str | Path | None = None, engine: str | None = None) -> Guard:
+def guard_from_settings(
+    settings: Settings, *, ledger_path: str | Path | None = None, engine: str | None = None
+) -> Guard:
     rg = settings.railguard
     return Guard(
         policies=PolicySet.load(settings.path(rg.policies)),

@@ -7,6 +7,7 @@ transaction; stages only look at data and return outcomes.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -33,7 +34,7 @@ from guardrails.ledger.base import (
 )
 from guardrails.model import Agent, Checkpoint, Decision, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry
-from guardrails.stages.base import StageOutcome, Screener
+from guardrails.stages.base import Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
 from guardrails.stages.schema import check_args, check_output, check_result
@@ -60,7 +61,9 @@ class _Run:
         if outcome.verdict is not Verdict.ALLOW or not self.stage:
             self.stage = name
         if outcome.rewritten is not None:
-            self.outcome = StageOutcome(self.outcome.verdict, self.outcome.reasons, self.outcome.findings, outcome.rewritten)
+            self.outcome = StageOutcome(
+                self.outcome.verdict, self.outcome.reasons, self.outcome.findings, outcome.rewritten
+            )
         if outcome.verdict is not Verdict.ALLOW:
             self.outcome = StageOutcome(
                 outcome.verdict,
@@ -74,9 +77,17 @@ class _Run:
         self.latency_ms["total"] = round((time.perf_counter() - self.started) * 1000, 4)
         o = self.outcome
         return Decision(
-            verdict=o.verdict, checkpoint=self.checkpoint, stage=self.stage or "none", reasons=o.reasons,
-            findings=o.findings, rewritten=o.rewritten, session_id=session_id, call_id=call_id,
-            latency_ms=self.latency_ms, policy_revision=revision, **extra,
+            verdict=o.verdict,
+            checkpoint=self.checkpoint,
+            stage=self.stage or "none",
+            reasons=o.reasons,
+            findings=o.findings,
+            rewritten=o.rewritten,
+            session_id=session_id,
+            call_id=call_id,
+            latency_ms=self.latency_ms,
+            policy_revision=revision,
+            **extra,
         )
 
 
@@ -130,7 +141,7 @@ class Guard:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""
         run = _Run(Checkpoint.SCREEN_INPUT)
         for screener in self.screeners:
-            if not run.stage_run(f"screen:{screener.name}", lambda s=screener: s.screen(payload, channel)):
+            if not run.stage_run(f"screen:{screener.name}", partial(screener.screen, payload, channel)):
                 break
         decision = run.decision(session_id, None, self.revision)
         return self._record_plain(session_id, decision, {"channel": channel})
@@ -152,7 +163,9 @@ class Guard:
                 rejected = exc.code
                 return StageOutcome.deny(exc.code, f"arguments: {exc.message} at {exc.path}", "railguard.canonical")
 
-        ok = run.stage_run("canonical", canonical) and run.stage_run("schema", lambda: check_args(spec, call.tool, args))
+        ok = run.stage_run("canonical", canonical) and run.stage_run(
+            "schema", lambda: check_args(spec, call.tool, args)
+        )
         call_hash = args_hash(call.tool, args if rejected is None else {"rejected": rejected})
         try:
             with self.ledger.session(call.session_id) as tx:
@@ -164,17 +177,21 @@ class Guard:
                     policy_input = self._policy_input(tx, call, args, call_hash, spec.key_arg if spec else None)
                     run.stage_run("policy", lambda: self.policy.run(policy_input or {}))
                 decision = run.decision(call.session_id, call.id, self.revision)
-                decision = self._append_call(tx, call, args, rejected, call_hash, spec.key_arg if spec else None,
-                                             decision, policy_input)
+                decision = self._append_call(
+                    tx, call, args, rejected, call_hash, spec.key_arg if spec else None, decision, policy_input
+                )
         except LedgerError as exc:
             return _ledger_failure(run, call.session_id, call.id, self.revision, exc)
         return decision
 
-    def _policy_input(self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, key_arg: str | None) -> dict[str, Any]:
+    def _policy_input(
+        self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, key_arg: str | None
+    ) -> dict[str, Any]:
         needs = self.policy.needs
         keys = _key_values(args)
-        facts = tx.facts(FactsQuery(tool=call.tool, args_hash=call_hash, key_values=keys,
-                                    all_results="all_results" in needs))
+        facts = tx.facts(
+            FactsQuery(tool=call.tool, args_hash=call_hash, key_values=keys, all_results="all_results" in needs)
+        )
         session: dict[str, Any] = {"id": call.session_id, "facts": facts}
         if "history" in needs:
             session["history"] = tx.history(1000)
@@ -187,27 +204,61 @@ class Guard:
             "now": self.clock(),
         }
 
-    def _append_call(self, tx: SessionTx, call: ToolCall, args: Any, rejected: str | None, call_hash: str,
-                     key_arg: str | None, decision: Decision, policy_input: Mapping[str, Any] | None) -> Decision:
+    def _append_call(
+        self,
+        tx: SessionTx,
+        call: ToolCall,
+        args: Any,
+        rejected: str | None,
+        call_hash: str,
+        key_arg: str | None,
+        decision: Decision,
+        policy_input: Mapping[str, Any] | None,
+    ) -> Decision:
         key_value = _key_of(args, key_arg) if rejected is None else None
-        call_doc = {"id": call.id, "tool": call.tool, "args": args if rejected is None else {"rejected": rejected},
-                    "agent": _agent_doc(call.agent)}
+        call_doc = {
+            "id": call.id,
+            "tool": call.tool,
+            "args": args if rejected is None else {"rejected": rejected},
+            "agent": _agent_doc(call.agent),
+        }
         now = decision.at
-        tx.append(Event(call.session_id, CALL_REQUESTED, now, {"call": call_doc, "args_hash": call_hash,
-                                                                "key_value": key_value}, call.id))
+        tx.append(
+            Event(
+                call.session_id,
+                CALL_REQUESTED,
+                now,
+                {"call": call_doc, "args_hash": call_hash, "key_value": key_value},
+                call.id,
+            )
+        )
         decision = _ticketed(tx, decision)
-        tx.append(Event(call.session_id, DECISION, now, {
-            "checkpoint": Checkpoint.AUTHORIZE.value, "tool": call.tool, "args_hash": call_hash,
-            "decision": decision.model_dump(mode="json"), "input": policy_input}, call.id))
+        tx.append(
+            Event(
+                call.session_id,
+                DECISION,
+                now,
+                {
+                    "checkpoint": Checkpoint.AUTHORIZE.value,
+                    "tool": call.tool,
+                    "args_hash": call_hash,
+                    "decision": decision.model_dump(mode="json"),
+                    "input": policy_input,
+                },
+                call.id,
+            )
+        )
         return decision
 
-    def _retry(self, tool: str, earlier_hash: str, earlier: Mapping[str, Any], call: ToolCall, call_hash: str,
-               run: _Run) -> Decision:
+    def _retry(
+        self, tool: str, earlier_hash: str, earlier: Mapping[str, Any], call: ToolCall, call_hash: str, run: _Run
+    ) -> Decision:
         """The same call id again: the same answer, and no second ledger entry."""
         if tool == call.tool and earlier_hash == call_hash and earlier:
             return Decision.model_validate(earlier)
-        run.outcome = StageOutcome.deny(codes.CALL_ID_CONFLICT,
-                                        f"call id {call.id!r} was already used for another call", "railguard.ledger")
+        run.outcome = StageOutcome.deny(
+            codes.CALL_ID_CONFLICT, f"call id {call.id!r} was already used for another call", "railguard.ledger"
+        )
         run.stage = "ledger"
         return run.decision(call.session_id, call.id, self.revision)
 
@@ -220,19 +271,36 @@ class Guard:
                 record = tx.find_call(result.call_id)
                 spec = self.tools.get(record.tool) if record else None
                 if record is None or spec is None:
-                    run.stage_run("ledger", lambda: StageOutcome.deny(
-                        codes.UNKNOWN_CALL, f"no authorized call {result.call_id!r} in this session", "railguard.ledger"))
+                    run.stage_run(
+                        "ledger",
+                        lambda: StageOutcome.deny(
+                            codes.UNKNOWN_CALL,
+                            f"no authorized call {result.call_id!r} in this session",
+                            "railguard.ledger",
+                        ),
+                    )
                 elif record.verdict != Verdict.ALLOW.value:
-                    run.stage_run("ledger", lambda: StageOutcome.deny(
-                        codes.RESULT_FOR_UNAUTHORIZED_CALL,
-                        f"call {result.call_id!r} was {record.verdict or 'never decided'}, not allowed", "railguard.ledger"))
+                    run.stage_run(
+                        "ledger",
+                        lambda: StageOutcome.deny(
+                            codes.RESULT_FOR_UNAUTHORIZED_CALL,
+                            f"call {result.call_id!r} was {record.verdict or 'never decided'}, not allowed",
+                            "railguard.ledger",
+                        ),
+                    )
                 elif not result.ok:
-                    run.stage_run("schema", lambda: StageOutcome.deny(
-                        codes.RESULT_TOOL_FAILED, f"{record.tool!r} failed: {(result.error or 'no detail')[:300]}",
-                        "railguard.schema"))
+                    run.stage_run(
+                        "schema",
+                        lambda: StageOutcome.deny(
+                            codes.RESULT_TOOL_FAILED,
+                            f"{record.tool!r} failed: {(result.error or 'no detail')[:300]}",
+                            "railguard.schema",
+                        ),
+                    )
                 elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)):
-                    run.stage_run("confidence", lambda: check_confidence(result.confidence,
-                                                                          self.result_confidence_threshold))
+                    run.stage_run(
+                        "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
+                    )
                 decision = _ticketed(tx, run.decision(result.session_id, result.call_id, self.revision))
                 if record is not None:
                     self._append_result(tx, record.tool, record.key_value, record.verdict == "allow", spec, decision)
@@ -241,21 +309,42 @@ class Guard:
             return _ledger_failure(run, result.session_id, result.call_id, self.revision, exc)
         return decision
 
-    def _append_result(self, tx: SessionTx, tool: str, key_value: str | None, was_allowed: bool,
-                       spec: Any, decision: Decision) -> None:
+    def _append_result(
+        self, tx: SessionTx, tool: str, key_value: str | None, was_allowed: bool, spec: Any, decision: Decision
+    ) -> None:
         verified = decision.verdict is Verdict.ALLOW
         output = decision.rewritten
         fact: dict[str, Any] = {"ok": verified, "at": decision.at}
         if verified and isinstance(output, dict) and spec is not None:
             fact.update({f: output[f] for f in spec.fact_fields if f in output})
         failed = was_allowed and decision.verdict in (Verdict.DENY, Verdict.ERROR)
-        tx.append(Event(decision.session_id, RESULT_RECORDED, decision.at, {
-            "tool": tool, "verified": verified, "failed": failed, "was_allowed": was_allowed,
-            "key_value": key_value, "fact": fact, "codes": list(decision.codes)}, decision.call_id))
+        tx.append(
+            Event(
+                decision.session_id,
+                RESULT_RECORDED,
+                decision.at,
+                {
+                    "tool": tool,
+                    "verified": verified,
+                    "failed": failed,
+                    "was_allowed": was_allowed,
+                    "key_value": key_value,
+                    "fact": fact,
+                    "codes": list(decision.codes),
+                },
+                decision.call_id,
+            )
+        )
 
     # -- checkpoint 4 -------------------------------------------------------------------
-    def check_output(self, output: Any, *, session_id: str, schema: type[BaseModel] | Mapping[str, Any] | None = None,
-                     confidence: float | None = None) -> Decision:
+    def check_output(
+        self,
+        output: Any,
+        *,
+        session_id: str,
+        schema: type[BaseModel] | Mapping[str, Any] | None = None,
+        confidence: float | None = None,
+    ) -> Decision:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
         run = _Run(Checkpoint.CHECK_OUTPUT)
         check = SchemaCheck.compile(schema, "output schema") if isinstance(schema, Mapping) else schema
@@ -289,9 +378,15 @@ class Guard:
         return decision
 
     def _append_decision(self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any]) -> None:
-        tx.append(Event(decision.session_id, DECISION, decision.at, {
-            "checkpoint": decision.checkpoint.value, "decision": decision.model_dump(mode="json"), **extra},
-            decision.call_id))
+        tx.append(
+            Event(
+                decision.session_id,
+                DECISION,
+                decision.at,
+                {"checkpoint": decision.checkpoint.value, "decision": decision.model_dump(mode="json"), **extra},
+                decision.call_id,
+            )
+        )
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
@@ -305,9 +400,20 @@ def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
     if decision.verdict is not Verdict.ESCALATE:
         return decision
     decision = decision.model_copy(update={"ticket": decision.decision_id})
-    tx.append(Event(decision.session_id, ESCALATION_OPENED, decision.at,
-                    {"ticket": decision.ticket, "decision_id": decision.decision_id,
-                     "checkpoint": decision.checkpoint.value, "codes": list(decision.codes)}, decision.call_id))
+    tx.append(
+        Event(
+            decision.session_id,
+            ESCALATION_OPENED,
+            decision.at,
+            {
+                "ticket": decision.ticket,
+                "decision_id": decision.decision_id,
+                "checkpoint": decision.checkpoint.value,
+                "codes": list(decision.codes),
+            },
+            decision.call_id,
+        )
+    )
     return decision
 
 

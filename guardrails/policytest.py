@@ -87,12 +87,19 @@ def load_cases(root: str | Path) -> list[Case]:
             base = data.get("base", {})
             for entry in data["cases"]:
                 expect = entry["expect"]
-                cases.append(Case(
-                    name=entry["name"], file=path.name, input=deep_merge(base, entry.get("input", {})),
-                    verdict=expect["verdict"], codes=tuple(sorted(expect.get("codes", []))),
-                ))
+                cases.append(
+                    Case(
+                        name=entry["name"],
+                        file=path.name,
+                        input=deep_merge(base, entry.get("input", {})),
+                        verdict=expect["verdict"],
+                        codes=tuple(sorted(expect.get("codes", []))),
+                    )
+                )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise PolicyError(f"malformed decision-case file: {exc!r}", location=str(path), code="case_file_invalid") from None
+            raise PolicyError(
+                f"malformed decision-case file: {exc!r}", location=str(path), code="case_file_invalid"
+            ) from None
     return cases
 
 

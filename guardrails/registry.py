@@ -30,6 +30,9 @@ class SchemaCheck:
 
     @classmethod
     def compile(cls, schema: Mapping[str, Any], where: str) -> SchemaCheck:
+        if not isinstance(schema, Mapping):
+            raise ConfigError(f"{where}: a JSON Schema must be an object, not {type(schema).__name__}")
+        schema = dict(schema)
         try:
             validator_class = jsonschema.validators.validator_for(schema)
             validator_class.check_schema(schema)

@@ -39,8 +39,10 @@ class ReplayReport:
 
     def render(self) -> str:
         lines = [f"{c.session_id} {c.call_id} {c.tool}: {c.before} -> {c.after}" for c in self.changes]
-        lines.append(f"replayed {self.replayed} decisions against revision {self.revision}: "
-                     f"{len(self.changes)} changed, {self.skipped} not replayable (rejected before policy)")
+        lines.append(
+            f"replayed {self.replayed} decisions against revision {self.revision}: "
+            f"{len(self.changes)} changed, {self.skipped} not replayable (rejected before policy)"
+        )
         return "\n".join(lines)
 
 
@@ -68,7 +70,9 @@ def replay(ledger_path: str | Path, policies: PolicySet, engine_name: str = "aut
             before = _summary(recorded["verdict"], [r["code"] for r in recorded.get("reasons", [])])
             after = _summary(outcome.verdict.value, [r.code for r in outcome.reasons])
             if before != after:
-                report.changes.append(Change(event.session_id, event.call_id, str(event.payload.get("tool")), before, after))
+                report.changes.append(
+                    Change(event.session_id, event.call_id, str(event.payload.get("tool")), before, after)
+                )
     finally:
         ledger.close()
     return report

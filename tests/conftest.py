@@ -56,11 +56,21 @@ def tools() -> ToolRegistry:
 def make_guard(tmp_path: Path, tools: ToolRegistry) -> Callable[..., Guard]:
     guards: list[Guard] = []
 
-    def build(engine: str = "auto", sources: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None,
-              db: str = "ledger.db", **kwargs: Any) -> Guard:
-        guard = Guard(policies=PolicySet.from_sources(sources or {"mini.rego": MINI_POLICY}), tools=tools,
-                      ledger=SQLiteLedger(tmp_path / db), config=MINI_CONFIG if config is None else config,
-                      engine=engine, **kwargs)
+    def build(
+        engine: str = "auto",
+        sources: Mapping[str, str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        db: str = "ledger.db",
+        **kwargs: Any,
+    ) -> Guard:
+        guard = Guard(
+            policies=PolicySet.from_sources(sources or {"mini.rego": MINI_POLICY}),
+            tools=tools,
+            ledger=SQLiteLedger(tmp_path / db),
+            config=MINI_CONFIG if config is None else config,
+            engine=engine,
+            **kwargs,
+        )
         guards.append(guard)
         return guard
 

@@ -65,7 +65,7 @@ def test_big_integers_are_compared_exactly_or_refused_before(engine, amount):
 
 
 def test_regopy_refuses_with_because_it_crashes_the_process():
-    source = SIMPLE + "\nt if { allow with input as {\"amount\": 5} }\n"
+    source = SIMPLE + '\nt if { allow with input as {"amount": 5} }\n'
     with pytest.raises(PolicyError) as caught:
         prepared("regopy", source)
     assert caught.value.code == "policy_construct_refused"
@@ -133,8 +133,11 @@ e.evaluate("railguard.tool_call", {{"amount": 3}})
 
 
 def test_evaluation_errors_are_engine_errors_not_answers(engine):
-    e = prepared(engine, "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
-                         "allow if { x := 1 / input.zero; x > 0 }\n")
+    e = prepared(
+        engine,
+        "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
+        "allow if { x := 1 / input.zero; x > 0 }\n",
+    )
     try:
         answer = e.evaluate("railguard.tool_call", {"zero": 0})
     except EngineError:

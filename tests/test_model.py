@@ -7,10 +7,15 @@ from guardrails.codes import DOCUMENTED
 
 def test_decision_round_trips_through_json():
     decision = Decision(
-        verdict=Verdict.DENY, checkpoint=Checkpoint.AUTHORIZE, stage="policy",
+        verdict=Verdict.DENY,
+        checkpoint=Checkpoint.AUTHORIZE,
+        stage="policy",
         reasons=(Reason(code="fraud_check_required", message="m", source="policies/fraud_check.rego"),),
-        findings=(Finding(kind="schema", detail="d", path="$.amount"),), latency_ms={"policy": 0.1},
-        policy_revision="abc", call_id="c1", session_id="s1",
+        findings=(Finding(kind="schema", detail="d", path="$.amount"),),
+        latency_ms={"policy": 0.1},
+        policy_revision="abc",
+        call_id="c1",
+        session_id="s1",
     )
     again = Decision.model_validate_json(decision.model_dump_json())
     assert again == decision

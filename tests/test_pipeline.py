@@ -91,8 +91,11 @@ def test_unknown_tool_is_denied(make_guard):
 
 
 def test_known_tool_not_in_any_role_is_not_allowed(make_guard):
-    d = make_guard().authorize(ToolCall(tool="lookup_customer", args={"customer_id": "c1"}, session_id="s1",
-                                        agent=Agent(id="x", roles=("visitor",))))
+    d = make_guard().authorize(
+        ToolCall(
+            tool="lookup_customer", args={"customer_id": "c1"}, session_id="s1", agent=Agent(id="x", roles=("visitor",))
+        )
+    )
     assert d.codes == (codes.NOT_ALLOWED,)
 
 
@@ -100,8 +103,10 @@ def test_known_tool_not_in_any_role_is_not_allowed(make_guard):
     ("args", "code"),
     [
         ({"transaction_id": "x" * (10 * 1024 * 1024)}, codes.INPUT_TOO_LARGE),
-        ({"transaction_id": "t", "deep": {"a": {"a": {"a": {"a": {"a": {"a": {"a": {"a": {}}}}}}}}}},
-         codes.ARGS_SCHEMA_MISMATCH),
+        (
+            {"transaction_id": "t", "deep": {"a": {"a": {"a": {"a": {"a": {"a": {"a": {"a": {}}}}}}}}}},
+            codes.ARGS_SCHEMA_MISMATCH,
+        ),
         ({"transaction_id": 2**64}, codes.NUMBER_OUT_OF_RANGE),
         ({"transaction_id": "\udcff"}, codes.INVALID_UNICODE),
     ],
@@ -314,10 +319,10 @@ def test_an_engine_failure_is_an_error_verdict_never_an_allow(make_guard, monkey
     [
         ("package railguard.tool_call\nimport rego.v1\n", "nothing defined"),
         ("package railguard.other\nimport rego.v1\nallow := true\n", "wrong package"),
-        ("package railguard.tool_call\nimport rego.v1\nallow := \"yes\"\n", "allow not boolean"),
-        ("package railguard.tool_call\nimport rego.v1\nallow := true\ndeny := \"no\"\n", "deny not a set"),
-        ("package railguard.tool_call\nimport rego.v1\nallow := true\ndeny contains \"no\"\n", "deny of strings"),
-        ("package railguard.tool_call\nimport rego.v1\nallow := true\nescalate contains {\"why\": 1}\n", "no code"),
+        ('package railguard.tool_call\nimport rego.v1\nallow := "yes"\n', "allow not boolean"),
+        ('package railguard.tool_call\nimport rego.v1\nallow := true\ndeny := "no"\n', "deny not a set"),
+        ('package railguard.tool_call\nimport rego.v1\nallow := true\ndeny contains "no"\n', "deny of strings"),
+        ('package railguard.tool_call\nimport rego.v1\nallow := true\nescalate contains {"why": 1}\n', "no code"),
     ],
     ids=lambda v: v if " " in v and "\n" not in v else None,
 )
@@ -336,8 +341,12 @@ allow if count(input.session.history) < 4
 """
     guard = make_guard(engine, sources={"p.rego": policy})
     assert guard.policy.needs == {"history"}
-    verdicts = [guard.authorize(ToolCall(tool="lookup_customer", args={"customer_id": str(i)}, session_id="s1",
-                                         agent=PAYER)).verdict for i in range(3)]
+    verdicts = [
+        guard.authorize(
+            ToolCall(tool="lookup_customer", args={"customer_id": str(i)}, session_id="s1", agent=PAYER)
+        ).verdict
+        for i in range(3)
+    ]
     assert verdicts == [Verdict.ALLOW, Verdict.ALLOW, Verdict.DENY]
 
 

@@ -271,9 +271,7 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
         tool = p["tool"]
         conn.execute("UPDATE calls SET has_result = 1 WHERE session_id = ? AND call_id = ?", (sid, event.call_id))
         if p.get("was_allowed"):
-            conn.execute(
-                "UPDATE pending SET n = MAX(n - 1, 0) WHERE session_id = ? AND tool = ?", (sid, tool)
-            )
+            conn.execute("UPDATE pending SET n = MAX(n - 1, 0) WHERE session_id = ? AND tool = ?", (sid, tool))
         if p.get("verified"):
             conn.execute(
                 "INSERT INTO failures (session_id, tool, consecutive, last_failure_at) VALUES (?, ?, 0, NULL) "

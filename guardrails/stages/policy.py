@@ -36,11 +36,15 @@ class PolicyStage:
         if not defined:
             return frozenset()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PolicyError(f"{self.source}.needs must be a set of strings, got {value!r}", code="policy_needs_invalid")
+            raise PolicyError(
+                f"{self.source}.needs must be a set of strings, got {value!r}", code="policy_needs_invalid"
+            )
         unknown = set(value) - KNOWN_NEEDS
         if unknown:
-            raise PolicyError(f"{self.source}.needs: unknown {sorted(unknown)}; known {sorted(KNOWN_NEEDS)}",
-                              code="policy_needs_invalid")
+            raise PolicyError(
+                f"{self.source}.needs: unknown {sorted(unknown)}; known {sorted(KNOWN_NEEDS)}",
+                code="policy_needs_invalid",
+            )
         return frozenset(value)
 
     def run(self, input: Mapping[str, Any]) -> StageOutcome:

@@ -23,8 +23,10 @@ def check_args(spec: ToolSpec | None, tool: str, args: Any) -> StageOutcome:
     findings = spec.args.errors(args, f"{SOURCE}:{tool}.args")
     if findings:
         return StageOutcome.deny(
-            codes.ARGS_SCHEMA_MISMATCH, f"arguments of {tool!r} do not match its schema: {findings[0].detail}",
-            SOURCE, findings,
+            codes.ARGS_SCHEMA_MISMATCH,
+            f"arguments of {tool!r} do not match its schema: {findings[0].detail}",
+            SOURCE,
+            findings,
         )
     return PASS
 
@@ -46,7 +48,8 @@ def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
             return StageOutcome.deny(
                 codes.RESULT_SCHEMA_MISMATCH,
                 f"result of {spec.name!r} is not what the tool promises: {findings[0].detail}",
-                SOURCE, findings,
+                SOURCE,
+                findings,
             )
     return StageOutcome(rewritten=value)
 
@@ -77,8 +80,12 @@ def check_output(output: Any, schema: type[BaseModel] | SchemaCheck | None) -> S
             findings = ()
         except ValidationError as exc:
             findings = tuple(
-                Finding(kind="schema", detail=err["msg"], path="$." + ".".join(map(str, err["loc"])),
-                        source=f"{SOURCE}:{schema.__name__}")
+                Finding(
+                    kind="schema",
+                    detail=err["msg"],
+                    path="$." + ".".join(map(str, err["loc"])),
+                    source=f"{SOURCE}:{schema.__name__}",
+                )
                 for err in exc.errors()[:20]
             )
     if findings:

@@ -1,0 +1,185 @@
+"""Benchmark: authorize a tool call in-process with the bundled policies.
+
+For sessions with 0, 100 and 1,000 prior calls, side by side in one run:
+  railguard  - Guard.authorize end to end (canonicalise, schema, session facts from
+               SQLite, Rego over the facts, ledger append), p50/p99 over --calls calls;
+  bare       - the same engine evaluating the same bundled Rego on the same (facts)
+               input, alone: railguard/bare is the middleware's own overhead;
+  opa-full   - the real OPA engine judging the fraud-check rule over the full history
+               passed as input (what every peer does);
+  regopy-full- the same with regopy (fewer iterations: it is slow).
+Ratios are what to read; absolute times on a shared machine are noisy.
+
+    python bench/authorize.py                     # full run (>= 10,000 calls per size)
+    python bench/authorize.py --calls 300 --quick # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from guardrails import Agent, ToolCall, ToolResult, Verdict, guard_from_config  # noqa: E402
+from guardrails.engines import PolicySet, create_engine  # noqa: E402
+from guardrails.engines import opa as opa_engine  # noqa: E402
+from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard  # noqa: E402
+
+CONFIG = ROOT / "examples" / "payments" / "railguard.toml"
+AGENT = Agent(id="bench", roles=("payments_agent",))
+SESSIONS = 50
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+def timed(fn: Any, n: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return percentiles(samples)
+
+
+def seed_session(guard: Guard, session: str, history: int) -> list[dict[str, Any]]:
+    """``history`` prior calls (fraud checks with results, customer look-ups); returns them as peers see them."""
+    events: list[dict[str, Any]] = []
+    for i in range(history):
+        if i % 2 == 0:
+            call = ToolCall(tool="fraud_check", args={"transaction_id": f"t-{i}"}, session_id=session, agent=AGENT)
+            output: dict[str, Any] = {"status": "passed", "score": 0.01}
+        else:
+            call = ToolCall(tool="lookup_customer", args={"customer_id": f"c-{i}"}, session_id=session, agent=AGENT)
+            output = {"name": "x"}
+        decision = guard.authorize(call)
+        if decision.verdict is not Verdict.ALLOW:
+            raise SystemExit(f"seeding failed: {call.tool} {decision.codes}")
+        guard.check_result(ToolResult(call_id=call.id, session_id=session, output=output))
+        events.append({"tool": call.tool, "args": call.args, "result": output})
+    return events
+
+
+def clone_session(db: Path, template: str, copies: list[str]) -> None:
+    """Copy a seeded session's rows under new ids (cheaper than seeding each one)."""
+    conn = sqlite3.connect(db)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if "session_id" not in cols:
+            continue
+        keep = [c for c in cols if c != "seq"]
+        select = ", ".join("?" if c == "session_id" else c for c in keep)
+        for sid in copies:
+            conn.execute(
+                f"INSERT INTO {table} ({', '.join(keep)}) SELECT {select} FROM {table} WHERE session_id = ?",
+                (sid, template),
+            )
+    conn.commit()
+    conn.close()
+
+
+def payment(session: str, i: int) -> ToolCall:
+    # Checked transaction t-0 when the session has history; alternate amounts so some escalate.
+    amount = 250 if i % 4 else 5000
+    return ToolCall(
+        tool="make_payment",
+        session_id=session,
+        agent=AGENT,
+        args={"transaction_id": "t-0", "amount": amount, "currency": "EUR", "recipient": "ACME-SUPPLIES-001"},
+    )
+
+
+def run(history: int, calls: int, peer_calls: int, engine: str, tmp: Path) -> dict[str, Any]:
+    db = tmp / f"bench-{history}.db"
+    guard = guard_from_config(CONFIG, ledger_path=db, engine=engine)
+    template = "template"
+    events = seed_session(guard, template, history)
+    sessions = [f"s-{k}" for k in range(SESSIONS)]
+    clone_session(db, template, sessions)
+
+    counter = iter(range(10**9))
+
+    def authorize() -> None:
+        i = next(counter)
+        guard.authorize(payment(sessions[i % SESSIONS], i))
+
+    for _ in range(min(200, calls)):
+        authorize()  # warm-up
+    ours = timed(authorize, calls)
+
+    # The exact policy input the Guard built, evaluated by the engine alone.
+    last = next(e for e in reversed(list(guard.ledger.events(sessions[0]))) if e.type == "decision")
+    policy_input = last.payload["input"]
+    bare = timed(lambda: guard.engine.evaluate(TOOL_CALL_PACKAGE, policy_input), calls)
+
+    peer_input = {"call": {"tool": "make_payment", "args": payment("x", 1).args}, "history": events}
+    peers: dict[str, tuple[float, float] | None] = {"opa-full": None, "regopy-full": None}
+    full = PolicySet.from_sources({"full_history.rego": (ROOT / "bench" / "full_history.rego").read_text()})
+    for name, engine_name, n in (("opa-full", "opa", peer_calls), ("regopy-full", "regopy", max(20, peer_calls // 20))):
+        if engine_name == "opa" and not opa_engine.available():
+            continue
+        peer = create_engine(engine_name)
+        peer.prepare(full)
+        expected = history > 0
+        got = peer.document("data.bench.full_history.allow", peer_input)
+        if got != (True, expected):
+            raise SystemExit(f"{name}: full-history rule answered {got}, expected {expected}")
+        peers[name] = timed(lambda p=peer: p.document("data.bench.full_history.allow", peer_input), n)
+    guard.ledger.close()
+    return {"history": history, "ours": ours, "bare": bare, **peers, "engine": guard.engine.name}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000, help="authorize calls per history size")
+    parser.add_argument("--histories", default="0,100,1000")
+    parser.add_argument("--engine", default="auto")
+    parser.add_argument("--quick", action="store_true", help="fewer peer iterations (smoke test)")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    args = parser.parse_args()
+    peer_calls = 50 if args.quick else 1_000
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="railguard-bench-") as tmp:
+        for history in (int(h) for h in args.histories.split(",")):
+            rows.append(run(history, args.calls, peer_calls, args.engine, Path(tmp)))
+
+    def fmt(pair: tuple[float, float] | None) -> str:
+        return "n/a" if pair is None else f"{pair[0]:.3f} / {pair[1]:.3f}"
+
+    print(
+        f"\nauthorize, bundled policies, engine {rows[0]['engine']}, {args.calls} calls per size "
+        f"(p50 / p99 ms; history = prior calls in the session, growing by {args.calls // SESSIONS} during the run)\n"
+    )
+    print(
+        "| history | railguard authorize | bare engine eval | overhead (p50 ratio) "
+        "| OPA full history | regopy full history | OPA full / railguard (p50) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        overhead = r["ours"][0] / r["bare"][0]
+        vs = f"{r['opa-full'][0] / r['ours'][0]:.2f}x" if r["opa-full"] else "n/a"
+        print(
+            f"| {r['history']:,} | {fmt(r['ours'])} | {fmt(r['bare'])} | {overhead:.2f}x "
+            f"| {fmt(r['opa-full'])} | {fmt(r['regopy-full'])} | {vs} |"
+        )
+    target = all(r["ours"][0] <= 0.5 and r["ours"][1] <= 2.0 for r in rows)
+    print(f"\ntarget p50 <= 0.5 ms and p99 <= 2 ms at every size: {'met' if target else 'NOT met'} on this run")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up, then run everything CI runs: lint, types, the bundled policy tests, the test suite
+# (which includes the parity suite and a benchmark smoke run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== ruff"; .venv/bin/ruff check guardrails adapters tests bench
+echo "== ruff format"; .venv/bin/ruff format --check guardrails adapters tests bench
+echo "== mypy --strict"; .venv/bin/mypy
+echo "== railguard policy test policies/"; .venv/bin/railguard policy test policies/
+echo "== railguard demo"; .venv/bin/railguard demo > /dev/null && echo "demo passed"
+echo "== pytest"; .venv/bin/python -m pytest -n auto -q "$@"
