@@ -7,11 +7,11 @@ transaction; stages only look at data and return outcomes.
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel

@@ -87,11 +87,14 @@ def load_cases(root: str | Path) -> list[Case]:
             base = data.get("base", {})
             for entry in data["cases"]:
                 expect = entry["expect"]
+                document = deep_merge(base, entry.get("input", {}))
+                for dotted in entry.get("remove", []):
+                    document = without(document, dotted.split("."))
                 cases.append(
                     Case(
                         name=entry["name"],
                         file=path.name,
-                        input=deep_merge(base, entry.get("input", {})),
+                        input=document,
                         verdict=expect["verdict"],
                         codes=tuple(sorted(expect.get("codes", []))),
                     )
@@ -111,6 +114,19 @@ def deep_merge(base: Any, over: Any) -> Any:
             merged[key] = deep_merge(base[key], value) if key in base else value
         return merged
     return over
+
+
+def without(document: Any, path: list[str]) -> Any:
+    """A copy of ``document`` with the key at ``path`` removed: how a case says "this field is missing"."""
+    if not isinstance(document, Mapping) or path[0] not in document:
+        return document
+    head, rest = path[0], path[1:]
+    copy = dict(document)
+    if rest:
+        copy[head] = without(copy[head], rest)
+    else:
+        del copy[head]
+    return copy
 
 
 def decide(stage: PolicyStage, raw_input: Any) -> StageOutcome:

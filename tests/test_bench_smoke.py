@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_prints_its_table():
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "authorize.py"), "--calls", "200", "--histories", "0,100", "--quick"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert "| history | railguard authorize |" in done.stdout

@@ -33,9 +33,17 @@ def config(tmp_path: Path) -> Path:
 
 
 def test_check_denies_a_payment_without_fraud_check(capsys, tmp_path, config):
-    call = write(tmp_path / "call.json", json.dumps({
-        "tool": "make_payment", "session_id": "s1", "agent": {"id": "bot", "roles": ["payments_agent"]},
-        "args": {"transaction_id": "t1", "amount": 10, "currency": "EUR", "recipient": "ACME-SUPPLIES-001"}}))
+    call = write(
+        tmp_path / "call.json",
+        json.dumps(
+            {
+                "tool": "make_payment",
+                "session_id": "s1",
+                "agent": {"id": "bot", "roles": ["payments_agent"]},
+                "args": {"transaction_id": "t1", "amount": 10, "currency": "EUR", "recipient": "ACME-SUPPLIES-001"},
+            }
+        ),
+    )
     code, out, _ = run(capsys, "check", str(call), "--config", str(config), "--json")
     assert code == 1
     decision = json.loads(out)
@@ -44,8 +52,10 @@ def test_check_denies_a_payment_without_fraud_check(capsys, tmp_path, config):
 
 
 def test_check_allows_a_permitted_lookup(capsys, tmp_path, config):
-    call = write(tmp_path / "call.json", json.dumps({
-        "tool": "lookup_customer", "args": {"customer_id": "c1"}, "agent": {"roles": ["support_agent"]}}))
+    call = write(
+        tmp_path / "call.json",
+        json.dumps({"tool": "lookup_customer", "args": {"customer_id": "c1"}, "agent": {"roles": ["support_agent"]}}),
+    )
     code, out, _ = run(capsys, "check", str(call), "--config", str(config))
     assert code == 0 and out.startswith("ALLOW")
 
@@ -89,16 +99,33 @@ def test_missing_policy_directory_is_a_clear_error(capsys, tmp_path):
 
 def test_policy_test_names_the_failing_case(capsys, tmp_path):
     (tmp_path / "p" / "cases").mkdir(parents=True)
-    write(tmp_path / "p" / "a.rego", "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
-          "allow if input.call.tool == \"ok\"\n")
-    write(tmp_path / "p" / "a_test.rego", "package railguard.tool_call_test\nimport rego.v1\n"
-          "import data.railguard.tool_call\n"
-          "test_ok_is_allowed if tool_call.allow with input as {\"call\": {\"tool\": \"ok\"}}\n"
-          "test_wrongly_expected if tool_call.allow with input as {\"call\": {\"tool\": \"no\"}}\n")
-    write(tmp_path / "p" / "cases" / "a.json", json.dumps({"base": {"call": {"tool": "ok"}}, "cases": [
-        {"name": "ok allowed", "input": {}, "expect": {"verdict": "allow", "codes": []}},
-        {"name": "no is wrongly expected", "input": {"call": {"tool": "no"}}, "expect": {"verdict": "allow"}},
-    ]}))
+    write(
+        tmp_path / "p" / "a.rego",
+        'package railguard.tool_call\nimport rego.v1\ndefault allow := false\nallow if input.call.tool == "ok"\n',
+    )
+    write(
+        tmp_path / "p" / "a_test.rego",
+        "package railguard.tool_call_test\nimport rego.v1\n"
+        "import data.railguard.tool_call\n"
+        'test_ok_is_allowed if tool_call.allow with input as {"call": {"tool": "ok"}}\n'
+        'test_wrongly_expected if tool_call.allow with input as {"call": {"tool": "no"}}\n',
+    )
+    write(
+        tmp_path / "p" / "cases" / "a.json",
+        json.dumps(
+            {
+                "base": {"call": {"tool": "ok"}},
+                "cases": [
+                    {"name": "ok allowed", "input": {}, "expect": {"verdict": "allow", "codes": []}},
+                    {
+                        "name": "no is wrongly expected",
+                        "input": {"call": {"tool": "no"}},
+                        "expect": {"verdict": "allow"},
+                    },
+                ],
+            }
+        ),
+    )
     code, out, _ = run(capsys, "policy", "test", str(tmp_path / "p"))
     assert code == 1
     assert "FAIL: data.railguard.tool_call_test.test_wrongly_expected" in out
@@ -108,9 +135,12 @@ def test_policy_test_names_the_failing_case(capsys, tmp_path):
 
 def test_policy_explain_shows_which_rules_fired(capsys, tmp_path):
     (tmp_path / "p").mkdir()
-    write(tmp_path / "p" / "a.rego", "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
-          "allow if input.call.tool == \"ok\"\n"
-          "deny contains {\"code\": \"too_big\", \"message\": \"m\"} if input.call.args.n > 3\n")
+    write(
+        tmp_path / "p" / "a.rego",
+        "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
+        'allow if input.call.tool == "ok"\n'
+        'deny contains {"code": "too_big", "message": "m"} if input.call.args.n > 3\n',
+    )
     doc = write(tmp_path / "in.json", json.dumps({"call": {"tool": "ok", "args": {"n": 5}}}))
     code, out, _ = run(capsys, "policy", "explain", str(tmp_path / "p"), "--input", str(doc))
     assert code == 0
@@ -120,12 +150,15 @@ def test_policy_explain_shows_which_rules_fired(capsys, tmp_path):
 
 def test_replay_reports_decisions_that_change_under_a_candidate_policy(capsys, tmp_path, config):
     ledger = tmp_path / "recorded.db"
-    call = write(tmp_path / "call.json", json.dumps({
-        "tool": "lookup_customer", "args": {"customer_id": "c1"}, "agent": {"roles": ["support_agent"]}}))
+    call = write(
+        tmp_path / "call.json",
+        json.dumps({"tool": "lookup_customer", "args": {"customer_id": "c1"}, "agent": {"roles": ["support_agent"]}}),
+    )
     assert run(capsys, "check", str(call), "--config", str(config), "--ledger", str(ledger))[0] == 0
     (tmp_path / "candidate").mkdir()
-    write(tmp_path / "candidate" / "strict.rego", "package railguard.tool_call\nimport rego.v1\n"
-          "default allow := false\n")
+    write(
+        tmp_path / "candidate" / "strict.rego", "package railguard.tool_call\nimport rego.v1\ndefault allow := false\n"
+    )
     code, out, _ = run(capsys, "replay", str(ledger), "--policies", str(tmp_path / "candidate"), "--fail-on-change")
     assert code == 1
     assert "lookup_customer: allow [] -> deny [not_allowed]" in out
@@ -136,8 +169,13 @@ def test_replay_reports_decisions_that_change_under_a_candidate_policy(capsys, t
 def test_demo_walks_the_payment_workflow(capsys):
     code, out, _ = run(capsys, "demo")
     assert code == 0, out
-    for expected in ("fraud_check_required", "result_not_json", "amount_needs_approval", "amount_over_limit",
-                     "demo passed"):
+    for expected in (
+        "fraud_check_required",
+        "result_not_json",
+        "amount_needs_approval",
+        "amount_over_limit",
+        "demo passed",
+    ):
         assert expected in out
 
 

@@ -5,6 +5,9 @@ Every hazard measured in ENGINES.md is neutralised here, not left to callers:
 * ``with`` (segfaults the process) and ``print`` (native code writes to fd 1, fatal
   for MCP stdio) are refused when policies are prepared, with ``file:line``;
   ``*_test.rego`` files run on the OPA engine instead.
+* ``sprintf`` with ``%q`` (found here, not in ENGINES.md): regopy leaves ``%q`` in the
+  text and, for computed arguments, emits unescaped quotes that break its own JSON
+  output. Refused at prepare too; ``%v`` works on both engines.
 * integers wrap as 64-bit C ints when passed as dicts: input goes in as JSON text,
   and canonicalisation has already refused integers beyond +/-2^53.
 * a failed ``set_input_term`` keeps the previous input: after any exception the
@@ -38,6 +41,7 @@ except ImportError:  # pragma: no cover
 _STRINGS = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`')
 _COMMENT = re.compile(r"#.*")
 _FORBIDDEN = re.compile(r"\bwith\b|\bprint\s*\(")
+_QUOTED_VERB = re.compile(r'"(?:[^"\\\n]|\\.)*%q(?:[^"\\\n]|\\.)*"')
 _ERROR_AT = re.compile(r"\(error \d+:([^|]+)\|(\d+)\|")
 
 
@@ -46,12 +50,14 @@ def available() -> bool:
 
 
 def forbidden_constructs(module: PolicyModule) -> list[str]:
-    """``file:line: construct`` for each use of ``with`` or ``print`` in a module."""
+    """``file:line: construct`` for each use of ``with``, ``print`` or ``%q`` in a module."""
     found = []
     for number, line in enumerate(module.source.splitlines(), start=1):
         code = _COMMENT.sub("", _STRINGS.sub('""', line))
         for match in _FORBIDDEN.finditer(code):
             found.append(f"{module.name}:{number}: {match.group(0).rstrip('(').strip()}")
+        if _QUOTED_VERB.search(line.split("#", 1)[0]):
+            found.append(f"{module.name}:{number}: sprintf %q")
     return found
 
 
