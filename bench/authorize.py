@@ -29,9 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guardrails import Agent, ToolCall, ToolResult, Verdict, guard_from_config  # noqa: E402
+from guardrails import Agent, ToolCall, ToolResult, Verdict  # noqa: E402
+from guardrails.config import load_settings  # noqa: E402
 from guardrails.engines import PolicySet, create_engine  # noqa: E402
 from guardrails.engines import opa as opa_engine  # noqa: E402
+from guardrails.factory import guard_from_settings  # noqa: E402
 from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard  # noqa: E402
 
 CONFIG = ROOT / "examples" / "payments" / "railguard.toml"
@@ -92,7 +94,7 @@ def clone_session(db: Path, template: str, copies: list[str]) -> None:
 
 def payment(session: str, i: int) -> ToolCall:
     # Checked transaction t-0 when the session has history; alternate amounts so some escalate.
-    amount = 250 if i % 4 else 5000
+    amount = 100 + i % 800 if i % 4 else 2000 + i % 800  # distinct args: no loop detection
     return ToolCall(
         tool="make_payment",
         session_id=session,
@@ -103,7 +105,11 @@ def payment(session: str, i: int) -> ToolCall:
 
 def run(history: int, calls: int, peer_calls: int, engine: str, tmp: Path) -> dict[str, Any]:
     db = tmp / f"bench-{history}.db"
-    guard = guard_from_config(CONFIG, ledger_path=db, engine=engine)
+    settings = load_settings(CONFIG)
+    # The demo deployment's budgets (200 calls a session) would stop a 1,000-call history.
+    budgets = {**settings.params["budgets"], "max_calls_total": 10**6, "max_calls_per_tool": {"make_payment": 10**6}}
+    params = {**settings.params, "budgets": budgets}
+    guard = guard_from_settings(settings.model_copy(update={"params": params}), ledger_path=db, engine=engine)
     template = "template"
     events = seed_session(guard, template, history)
     sessions = [f"s-{k}" for k in range(SESSIONS)]
