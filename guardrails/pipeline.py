@@ -58,7 +58,8 @@ class _Run:
         t0 = time.perf_counter()
         outcome = fn()
         self.latency_ms[name] = round((time.perf_counter() - t0) * 1000, 4)
-        if outcome.verdict is not Verdict.ALLOW or not self.stage:
+        # The stage that decided: the last one to block, or the last one run when all passed.
+        if outcome.verdict is not Verdict.ALLOW or self.outcome.verdict is Verdict.ALLOW:
             self.stage = name
         if outcome.rewritten is not None:
             self.outcome = StageOutcome(

@@ -29,6 +29,7 @@ def test_payment_after_passed_fraud_check_for_same_transaction_is_allowed(make_g
     passed_check(guard, "t1")
     d = guard.authorize(pay("t1"))
     assert d.verdict is Verdict.ALLOW, d.reasons
+    assert d.stage == "policy"
     assert d.policy_revision == guard.revision and set(d.latency_ms) >= {"schema", "policy", "total"}
 
 
