@@ -8,6 +8,7 @@ does not count -> a real passed check -> allow -> over the approval threshold es
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -60,61 +61,71 @@ def _scenario(guard: Guard, out: TextIO) -> bool:
     def result(call: ToolCall, output: Any) -> ToolResult:
         return ToolResult(call_id=call.id, session_id=SESSION, output=output)
 
-    step(
-        "1. pay 250 EUR for t-1001 before any fraud check",
-        guard.authorize(_pay("t-1001", 250)),
-        "deny",
-        ("fraud_check_required",),
-    )
-    check = _fraud_check("t-1001")
-    step("2. run the fraud check for t-1001", guard.authorize(check), "allow")
-    step(
-        "3. the fraud service answers with an HTML error page: flagged, never counted as passed",
-        guard.check_result(result(check, "<html><body>502 Bad Gateway</body></html>")),
-        "deny",
-        ("result_not_json",),
-    )
-    step(
-        "4. pay again: the broken check does not count",
-        guard.authorize(_pay("t-1001", 250)),
-        "deny",
-        ("fraud_check_required",),
-    )
-    check = _fraud_check("t-1001")
-    step("5. retry the fraud check", guard.authorize(check), "allow")
-    step(
-        "6. it passes (a verified result becomes a session fact)",
-        guard.check_result(result(check, '{"status": "passed", "score": 0.03}')),
-        "allow",
-    )
-    payment = _pay("t-1001", 250)
-    step("7. pay 250 EUR for t-1001", guard.authorize(payment), "allow")
-    step(
-        "8. the payment settles",
-        guard.check_result(result(payment, {"payment_id": "p-1", "status": "settled"})),
-        "allow",
-    )
-    check = _fraud_check("t-1002")
-    guard.authorize(check)
-    guard.check_result(result(check, {"status": "passed", "score": 0.1}))
-    step(
-        "9. pay 5,000 EUR for t-1002 (checked): above the approval threshold, a person decides",
-        guard.authorize(_pay("t-1002", 5000)),
-        "escalate",
-        ("amount_needs_approval",),
-    )
-    step(
-        "10. pay 20,000 EUR for t-1002: over the hard limit",
-        guard.authorize(_pay("t-1002", 20000)),
-        "deny",
-        ("amount_over_limit",),
-    )
-    step(
-        "11. pay 250 EUR for t-1003, checked only for t-1001: a check binds to its transaction",
-        guard.authorize(_pay("t-1003", 250)),
-        "deny",
-        ("fraud_check_required",),
-    )
+    check_1, check_2, payment = _fraud_check("t-1001"), _fraud_check("t-1001"), _pay("t-1001", 250)
+    check_3 = _fraud_check("t-1002")
+    html_page = "<html><body>502 Bad Gateway</body></html>"
+    script: list[tuple[str, Callable[[], Decision], str, tuple[str, ...]]] = [
+        (
+            "1. pay 250 EUR for t-1001 before any fraud check",
+            lambda: guard.authorize(_pay("t-1001", 250)),
+            "deny",
+            ("fraud_check_required",),
+        ),
+        ("2. run the fraud check for t-1001", lambda: guard.authorize(check_1), "allow", ()),
+        (
+            "3. the fraud service answers with an HTML error page: flagged, never counted as passed",
+            lambda: guard.check_result(result(check_1, html_page)),
+            "deny",
+            ("result_not_json",),
+        ),
+        (
+            "4. pay again: the broken check does not count",
+            lambda: guard.authorize(_pay("t-1001", 250)),
+            "deny",
+            ("fraud_check_required",),
+        ),
+        ("5. retry the fraud check", lambda: guard.authorize(check_2), "allow", ()),
+        (
+            "6. it passes (a verified result becomes a session fact)",
+            lambda: guard.check_result(result(check_2, '{"status": "passed", "score": 0.03}')),
+            "allow",
+            (),
+        ),
+        ("7. pay 250 EUR for t-1001", lambda: guard.authorize(payment), "allow", ()),
+        (
+            "8. the payment settles",
+            lambda: guard.check_result(result(payment, {"payment_id": "p-1", "status": "settled"})),
+            "allow",
+            (),
+        ),
+        ("9. check t-1002; it passes", lambda: guard.authorize(check_3), "allow", ()),
+        (
+            "   (fraud service result for t-1002)",
+            lambda: guard.check_result(result(check_3, {"status": "passed", "score": 0.1})),
+            "allow",
+            (),
+        ),
+        (
+            "10. pay 5,000 EUR for t-1002: above the approval threshold, a person decides",
+            lambda: guard.authorize(_pay("t-1002", 5000)),
+            "escalate",
+            ("amount_needs_approval",),
+        ),
+        (
+            "11. pay 20,000 EUR for t-1002: over the hard limit",
+            lambda: guard.authorize(_pay("t-1002", 20000)),
+            "deny",
+            ("amount_over_limit",),
+        ),
+        (
+            "12. pay 250 EUR for t-1003, checked only for t-1001 and t-1002: a check binds to its transaction",
+            lambda: guard.authorize(_pay("t-1003", 250)),
+            "deny",
+            ("fraud_check_required",),
+        ),
+    ]
+    for title, decide, verdict, codes in script:
+        step(title, decide(), verdict, codes)
     events = sum(1 for _ in guard.ledger.events(SESSION))
     out.write(f"ledger: {events} events recorded for session {SESSION}\n")
     out.write("demo passed\n" if not failures else f"demo FAILED: {failures} step(s) decided unexpectedly\n")

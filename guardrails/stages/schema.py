@@ -20,15 +20,18 @@ SOURCE = "railguard.schema"
 def check_args(spec: ToolSpec | None, tool: str, args: Any) -> StageOutcome:
     if spec is None:
         return StageOutcome.deny(codes.UNKNOWN_TOOL, f"no schema is registered for tool {tool!r}", SOURCE)
-    findings = spec.args.errors(args, f"{SOURCE}:{tool}.args")
+    return against(
+        spec.args.errors(args, f"{SOURCE}:{tool}.args"),
+        codes.ARGS_SCHEMA_MISMATCH,
+        f"arguments of {tool!r} do not match its schema",
+    )
+
+
+def against(findings: tuple[Finding, ...], code: str, what: str, rewritten: Any = None) -> StageOutcome:
+    """Deny with ``code`` when a schema check found anything; pass (with ``rewritten``) otherwise."""
     if findings:
-        return StageOutcome.deny(
-            codes.ARGS_SCHEMA_MISMATCH,
-            f"arguments of {tool!r} do not match its schema: {findings[0].detail}",
-            SOURCE,
-            findings,
-        )
-    return PASS
+        return StageOutcome.deny(code, f"{what}: {findings[0].detail}", SOURCE, findings)
+    return StageOutcome(rewritten=rewritten)
 
 
 def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
@@ -42,16 +45,13 @@ def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
         value = canonicalise(value, limits)
     except InputError as exc:
         return StageOutcome.deny(exc.code, f"result of {spec.name!r}: {exc.message} at {exc.path}", SOURCE)
-    if spec.output is not None:
-        findings = spec.output.errors(value, f"{SOURCE}:{spec.name}.output")
-        if findings:
-            return StageOutcome.deny(
-                codes.RESULT_SCHEMA_MISMATCH,
-                f"result of {spec.name!r} is not what the tool promises: {findings[0].detail}",
-                SOURCE,
-                findings,
-            )
-    return StageOutcome(rewritten=value)
+    findings = spec.output.errors(value, f"{SOURCE}:{spec.name}.output") if spec.output is not None else ()
+    return against(
+        findings,
+        codes.RESULT_SCHEMA_MISMATCH,
+        f"result of {spec.name!r} is not what the tool promises",
+        rewritten=value,
+    )
 
 
 def _parse_promised_json(raw: bytes | str, tool: str) -> Any:
@@ -88,8 +88,4 @@ def check_output(output: Any, schema: type[BaseModel] | SchemaCheck | None) -> S
                 )
                 for err in exc.errors()[:20]
             )
-    if findings:
-        return StageOutcome.deny(
-            codes.OUTPUT_SCHEMA_MISMATCH, f"output does not match its schema: {findings[0].detail}", SOURCE, findings
-        )
-    return PASS
+    return against(findings, codes.OUTPUT_SCHEMA_MISMATCH, "output does not match its schema")
