@@ -188,3 +188,22 @@ def test_bundled_policies_pass_their_tests(capsys):
 def test_the_installed_command_runs():
     done = subprocess.run([sys.executable, "-m", "guardrails.cli", "--help"], capture_output=True, timeout=60)
     assert done.returncode == 0 and b"policy" in done.stdout
+
+
+def test_check_reads_the_call_from_stdin(tmp_path, config):
+    call = json.dumps({"tool": "lookup_customer", "args": {"customer_id": "c1"}, "agent": {"roles": ["support_agent"]}})
+    done = subprocess.run(
+        [sys.executable, "-m", "guardrails.cli", "check", "-", "--config", str(config), "--json"],
+        input=call.encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "allow"
+
+
+def test_check_with_a_bad_config_is_a_clear_error(capsys, tmp_path):
+    bad = write(tmp_path / "railguard.toml", "[railguard]\nengine = 'wasm'\npolicies = '/nowhere'\n")
+    call = write(tmp_path / "call.json", json.dumps({"tool": "x", "args": {}}))
+    code, _, err = run(capsys, "check", str(call), "--config", str(bad))
+    assert code == 2 and "railguard: error" in err

@@ -354,3 +354,38 @@ allow if count(input.session.history) < 4
 def test_ledger_refuses_to_be_in_memory():
     with pytest.raises(LedgerError):
         SQLiteLedger(":memory:")
+
+
+def test_two_processes_on_one_ledger_cannot_overspend_a_budget(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import MINI_POLICY
+
+    script = f"""
+import sys
+from guardrails import Agent, Guard, PolicySet, SQLiteLedger, ToolCall, ToolRegistry
+guard = Guard(policies=PolicySet.from_sources({{"mini.rego": {MINI_POLICY!r}}}),
+              tools=ToolRegistry.from_file({str(tmp_path.parent / "tools.json")!r}),
+              ledger=SQLiteLedger({str(tmp_path / "shared.db")!r}),
+              config={{"roles": {{"payer": ["lookup_customer"]}}, "max_calls": 7}})
+agent = Agent(id="bot", roles=("payer",))
+allowed = 0
+for i in range(20):
+    call = ToolCall(tool="lookup_customer", args={{"customer_id": sys.argv[1] + str(i)}}, session_id="s", agent=agent)
+    allowed += guard.authorize(call).allowed
+print(allowed)
+"""
+    from .conftest import PAYMENTS
+
+    (tmp_path.parent / "tools.json").write_text((PAYMENTS / "tools.json").read_text())
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, name], stdout=subprocess.PIPE, text=True)
+        for name in ("a", "b", "c")
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(int(out) for out in outputs) == 7
+    ledger = SQLiteLedger(tmp_path / "shared.db")
+    assert sum(1 for e in ledger.events("s") if e.type == "decision") == 60
+    ledger.close()
