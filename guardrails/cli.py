@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def bundled(name: str) -> Path:
     """A file shipped with Railguard: the repo checkout, or the copy inside an installed wheel."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / name, here / "bundled" / Path(name).name):
+    for candidate in (here.parent / name, here / "_bundled" / name):
         if candidate.exists():
             return candidate
     return here.parent / name
@@ -215,14 +215,13 @@ def _policy_check(args: argparse.Namespace) -> int:
     policies = PolicySet.load(args.dir)
     for name in _engines(args.engine):
         engine = create_engine(name)
-        if name == "opa":
-            engine.prepare(policies, with_tests=True)  # type: ignore[call-arg]
+        if isinstance(engine, opa_engine.OpaEmbeddedEngine):
+            engine.prepare(policies, with_tests=True)
+            tests = f"and {len(policies.tests)} test files "
         else:
             engine.prepare(policies)
-        print(
-            f"ok: {len(policies.modules)} policies, {len(policies.tests)} test files compile on {name} "
-            f"(revision {policies.revision})"
-        )
+            tests = "(test files need the opa engine) "
+        print(f"ok: {len(policies.modules)} policies {tests}compile on {name} (revision {policies.revision})")
     return EXIT_OK
 
 
