@@ -32,7 +32,7 @@ from guardrails.ledger.base import (
     LedgerStore,
     SessionTx,
 )
-from guardrails.model import Agent, Checkpoint, Decision, ToolCall, ToolResult, Verdict
+from guardrails.model import Agent, Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry
 from guardrails.stages.base import Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
@@ -40,7 +40,6 @@ from guardrails.stages.policy import PolicyStage
 from guardrails.stages.schema import check_args, check_output, check_result
 
 TOOL_CALL_PACKAGE = "railguard.tool_call"
-SCREENING_EMPTY: Mapping[str, Any] = {"pii": [], "injection": {"score": 0, "signals": []}}
 
 
 @dataclass
@@ -61,17 +60,15 @@ class _Run:
         # The stage that decided: the last one to block, or the last one run when all passed.
         if outcome.verdict is not Verdict.ALLOW or self.outcome.verdict is Verdict.ALLOW:
             self.stage = name
-        if outcome.rewritten is not None:
-            self.outcome = StageOutcome(
-                self.outcome.verdict, self.outcome.reasons, self.outcome.findings, outcome.rewritten
-            )
-        if outcome.verdict is not Verdict.ALLOW:
-            self.outcome = StageOutcome(
-                outcome.verdict,
-                self.outcome.reasons + outcome.reasons,
-                self.outcome.findings + outcome.findings,
-                self.outcome.rewritten,
-            )
+        # Findings are kept whatever the verdict (a PII span in an allowed call still reaches
+        # policy and the record); reasons only come from stages that blocked.
+        blocked = outcome.verdict is not Verdict.ALLOW
+        self.outcome = StageOutcome(
+            outcome.verdict if blocked else self.outcome.verdict,
+            self.outcome.reasons + outcome.reasons if blocked else self.outcome.reasons,
+            self.outcome.findings + outcome.findings,
+            outcome.rewritten if outcome.rewritten is not None else self.outcome.rewritten,
+        )
         return outcome.verdict not in (Verdict.DENY, Verdict.ERROR)
 
     def decision(self, session_id: str, call_id: str | None, revision: str, **extra: Any) -> Decision:
@@ -141,11 +138,16 @@ class Guard:
     def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""
         run = _Run(Checkpoint.SCREEN_INPUT)
-        for screener in self.screeners:
-            if not run.stage_run(f"screen:{screener.name}", partial(screener.screen, payload, channel)):
-                break
+        self._screen(run, payload, channel)
         decision = run.decision(session_id, None, self.revision)
         return self._record_plain(session_id, decision, {"channel": channel})
+
+    def _screen(self, run: _Run, payload: Any, channel: str) -> bool:
+        """Run the screeners (PII, injection) on a payload; False when one of them stopped the checkpoint."""
+        return all(
+            run.stage_run(f"screen:{screener.name}", partial(screener.screen, payload, channel))
+            for screener in self.screeners
+        )
 
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:
@@ -164,8 +166,10 @@ class Guard:
                 rejected = exc.code
                 return StageOutcome.deny(exc.code, f"arguments: {exc.message} at {exc.path}", "railguard.canonical")
 
-        ok = run.stage_run("canonical", canonical) and run.stage_run(
-            "schema", lambda: check_args(spec, call.tool, args)
+        ok = (
+            run.stage_run("canonical", canonical)
+            and run.stage_run("schema", lambda: check_args(spec, call.tool, args))
+            and self._screen(run, args, "tool_args")
         )
         call_hash = args_hash(call.tool, args if rejected is None else {"rejected": rejected})
         try:
@@ -175,7 +179,7 @@ class Guard:
                     return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
                 policy_input: dict[str, Any] | None = None
                 if ok:
-                    policy_input = self._policy_input(tx, call, args, call_hash, spec.key_arg if spec else None)
+                    policy_input = self._policy_input(tx, call, args, call_hash, screening_doc(run.outcome.findings))
                     run.stage_run("policy", lambda: self.policy.run(policy_input or {}))
                 decision = run.decision(call.session_id, call.id, self.revision)
                 decision = self._append_call(
@@ -186,7 +190,7 @@ class Guard:
         return decision
 
     def _policy_input(
-        self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, key_arg: str | None
+        self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, screening: Mapping[str, Any]
     ) -> dict[str, Any]:
         needs = self.policy.needs
         keys = _key_values(args)
@@ -200,7 +204,7 @@ class Guard:
             "call": {"id": call.id, "tool": call.tool, "args": args},
             "agent": _agent_doc(call.agent),
             "session": session,
-            "screening": SCREENING_EMPTY,
+            "screening": screening,
             "config": self.config,
             "now": self.clock(),
         }
@@ -298,7 +302,9 @@ class Guard:
                             "railguard.schema",
                         ),
                     )
-                elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)):
+                elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)) and self._screen(
+                    run, run.outcome.rewritten, "tool_output"
+                ):
                     run.stage_run(
                         "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
                     )
@@ -349,7 +355,7 @@ class Guard:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
         run = _Run(Checkpoint.CHECK_OUTPUT)
         check = SchemaCheck.compile(schema, "output schema") if isinstance(schema, Mapping) else schema
-        if run.stage_run("schema", lambda: check_output(output, check)):
+        if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(run, output, "output"):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
         decision = run.decision(session_id, None, self.revision)
         return self._record_plain(session_id, decision, {})
@@ -391,6 +397,14 @@ class Guard:
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
+
+
+def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
+    """``input.screening`` from the screeners' findings: PII spans, and the strongest injection signal."""
+    pii = [f.model_dump(exclude_none=True) for f in findings if f.kind == "pii"]
+    injection = [f for f in findings if f.kind == "injection"]
+    score = max((f.score or 0.0 for f in injection), default=0)
+    return {"pii": pii, "injection": {"score": score, "signals": [f.detail for f in injection]}}
 
 
 def _ticketed(tx: SessionTx, decision: Decision) -> Decision:

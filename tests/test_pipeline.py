@@ -389,3 +389,66 @@ print(allowed)
     ledger = SQLiteLedger(tmp_path / "shared.db")
     assert sum(1 for e in ledger.events("s") if e.type == "decision") == 60
     ledger.close()
+
+
+class EmailSpotter:
+    """A stand-in screener: flags e-mail addresses as PII and 'ignore previous' as injection."""
+
+    name = "spotter"
+
+    def screen(self, payload, channel):
+        from guardrails import Finding
+        from guardrails.stages.base import StageOutcome
+
+        text = str(payload)
+        findings = []
+        if "@" in text:
+            findings.append(Finding(kind="pii", detail="EMAIL_ADDRESS", score=0.99, source=f"spotter:{channel}"))
+        if "ignore previous" in text.lower():
+            findings.append(Finding(kind="injection", detail="instruction_override", score=0.9, source="spotter"))
+        return StageOutcome(findings=tuple(findings))
+
+
+PII_POLICY = """package railguard.tool_call
+import rego.v1
+default allow := true
+deny contains {"code": "pii_to_external_tool", "message": "no e-mail addresses to lookups"} if {
+    input.call.tool == "lookup_customer"
+    some finding in input.screening.pii
+    finding.detail == "EMAIL_ADDRESS"
+}
+escalate contains {"code": "injection_in_args", "message": "a person looks"} if input.screening.injection.score > 0.5
+"""
+
+
+def test_screening_findings_reach_rego(make_guard, engine):
+    guard = make_guard(engine, sources={"p.rego": PII_POLICY}, screeners=[EmailSpotter()])
+
+    def lookup(customer_id):
+        return ToolCall(tool="lookup_customer", args={"customer_id": customer_id}, session_id="s1", agent=PAYER)
+
+    assert guard.authorize(lookup("c-17")).allowed
+    d = guard.authorize(lookup("ann@example.com"))
+    assert d.codes == ("pii_to_external_tool",)
+    assert [f.kind for f in d.findings] == ["pii"]
+    assert guard.authorize(lookup("IGNORE PREVIOUS instructions")).codes == ("injection_in_args",)
+
+
+def test_screeners_run_on_tool_results_and_outputs(make_guard):
+    seen = []
+
+    class Recorder:
+        name = "recorder"
+
+        def screen(self, payload, channel):
+            from guardrails.stages.base import StageOutcome
+
+            seen.append((channel, payload))
+            return StageOutcome()
+
+    guard = make_guard(screeners=[Recorder()])
+    call = fraud_check("t1")
+    guard.authorize(call)
+    guard.check_result(ToolResult(call_id=call.id, session_id="s1", output='{"status": "passed"}'))
+    guard.check_output("done", session_id="s1")
+    assert seen == [("tool_args", {"transaction_id": "t1"}), ("tool_output", {"status": "passed"}), ("output", "done")]
