@@ -37,6 +37,7 @@ LEDGER_ERROR: Final = "ledger_error"
 NOT_ALLOWED: Final = "not_allowed"
 POLICY_UNDEFINED: Final = "policy_undefined"
 ENGINE_ERROR: Final = "engine_error"
+STAGE_FAILED: Final = "stage_failed"
 
 # -- confidence -------------------------------------------------------------------
 LOW_CONFIDENCE: Final = "low_confidence"
@@ -64,5 +65,6 @@ DOCUMENTED: Final[dict[str, str]] = {
     NOT_ALLOWED: "The policy's allow rule is false for this call.",
     POLICY_UNDEFINED: "The policy gave no usable answer (undefined, empty or malformed).",
     ENGINE_ERROR: "The policy engine failed while evaluating; treated as deny.",
+    STAGE_FAILED: "A stage (e.g. a screener) raised instead of answering; treated as deny.",
     LOW_CONFIDENCE: "The result's confidence is below the threshold; a person decides.",
 }

@@ -5,13 +5,28 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _printable(value: str) -> str:
+    # Ids and names end up in SQL, logs and Rego: no NUL, no lone surrogates (not encodable).
+    if "\0" in value:
+        raise ValueError("must not contain NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+#: An id or name chosen by the agent side: bounded, encodable.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)]
 
 
 class _Frozen(BaseModel):
@@ -40,8 +55,8 @@ class Checkpoint(StrEnum):
 class Agent(_Frozen):
     """Who is asking. In the sidecar this comes from the API key; in-process, from the caller."""
 
-    id: str = "anonymous"
-    roles: tuple[str, ...] = ()
+    id: Name = "anonymous"
+    roles: tuple[Name, ...] = Field(default=(), max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -52,10 +67,10 @@ class ToolCall(_Frozen):
     'make_payment'
     """
 
-    id: str = Field(default_factory=new_id)
-    tool: str
+    id: Name = Field(default_factory=new_id)
+    tool: Name
     args: dict[str, Any] = Field(default_factory=dict)
-    session_id: str
+    session_id: Name
     agent: Agent = Field(default_factory=Agent)
 
 
@@ -66,8 +81,8 @@ class ToolResult(_Frozen):
     page is caught by the check-result checkpoint, never passed on as data.
     """
 
-    call_id: str
-    session_id: str
+    call_id: Name
+    session_id: Name
     output: Any = None
     ok: bool = True
     error: str | None = None

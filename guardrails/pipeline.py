@@ -55,7 +55,10 @@ class _Run:
     def stage_run(self, name: str, fn: Callable[[], StageOutcome]) -> bool:
         """Run a stage; return False when the checkpoint must stop (deny or error)."""
         t0 = time.perf_counter()
-        outcome = fn()
+        try:
+            outcome = fn()
+        except Exception as exc:  # a stage that breaks is an error verdict, never a pass
+            outcome = StageOutcome.error(codes.STAGE_FAILED, f"{name}: {type(exc).__name__}: {exc}"[:300], name)
         self.latency_ms[name] = round((time.perf_counter() - t0) * 1000, 4)
         # The stage that decided: the last one to block, or the last one run when all passed.
         if outcome.verdict is not Verdict.ALLOW or self.outcome.verdict is Verdict.ALLOW:

@@ -452,3 +452,52 @@ def test_screeners_run_on_tool_results_and_outputs(make_guard):
     guard.check_result(ToolResult(call_id=call.id, session_id="s1", output='{"status": "passed"}'))
     guard.check_output("done", session_id="s1")
     assert seen == [("tool_args", {"transaction_id": "t1"}), ("tool_output", {"status": "passed"}), ("output", "done")]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"tool": "bad\udc80tool"}, {"tool": "nul\0tool"}, {"session_id": "s" * 10_000}, {"tool": ""}, {"id": "\ud800"}],
+    ids=["surrogate-tool", "nul-tool", "huge-session-id", "empty-tool", "surrogate-call-id"],
+)
+def test_hostile_ids_are_refused_when_the_call_is_built(fields):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
+        ToolCall.model_validate({"tool": "lookup_customer", "session_id": "s1", **fields})
+
+
+def test_unicode_tool_names_are_denied_not_crashed(make_guard):
+    d = make_guard().authorize(ToolCall(tool="mаke_payment", args={}, session_id="сессия-1", agent=PAYER))
+    assert d.codes == (codes.UNKNOWN_TOOL,)
+
+
+def test_a_screener_that_raises_is_an_error_verdict(make_guard):
+    class Broken:
+        name = "broken"
+
+        def screen(self, payload, channel):
+            raise RuntimeError("model file missing")
+
+    d = make_guard(screeners=[Broken()]).authorize(fraud_check())
+    assert d.verdict is Verdict.ERROR and d.codes == (codes.STAGE_FAILED,)
+    assert d.stage == "screen:broken"
+
+
+def test_a_disk_error_inside_the_ledger_fails_closed(make_guard, monkeypatch):
+    import sqlite3
+
+    from guardrails.ledger import sqlite as store
+
+    guard = make_guard()
+    passed_check(guard)
+    before = len(list(guard.ledger.events("s1")))
+
+    def full(self, event):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store._SQLiteSessionTx, "append", full)
+    d = guard.authorize(pay("t1"))
+    assert d.verdict is Verdict.ERROR and d.codes == (codes.LEDGER_ERROR,)
+    monkeypatch.undo()
+    assert len(list(guard.ledger.events("s1"))) == before  # nothing half-written
+    assert guard.authorize(pay("t1")).verdict is Verdict.ALLOW  # and it recovers

@@ -128,6 +128,9 @@ class SQLiteLedger:
             raise LedgerError(f"ledger unavailable: {exc}") from exc
         try:
             yield _SQLiteSessionTx(conn, session_id)
+        except sqlite3.Error as exc:  # disk full, I/O error, locked for too long
+            conn.execute("ROLLBACK")
+            raise LedgerError(f"ledger write failed: {exc}") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
