@@ -467,7 +467,9 @@ def test_hostile_ids_are_refused_when_the_call_is_built(fields):
 
 
 def test_unicode_tool_names_are_denied_not_crashed(make_guard):
-    d = make_guard().authorize(ToolCall(tool="mаke_payment", args={}, session_id="сессия-1", agent=PAYER))
+    d = make_guard().authorize(
+        ToolCall(tool="m\u0430ke_payment", args={}, session_id="\u0441\u0435\u0441\u0441\u0438\u044f-1", agent=PAYER)
+    )
     assert d.codes == (codes.UNKNOWN_TOOL,)
 
 
