@@ -397,6 +397,11 @@ class Guard:
                 decision.call_id,
             )
         )
+        # What entered the agent's context (user text, tool output) labels the session for good.
+        if decision.checkpoint in (Checkpoint.SCREEN_INPUT, Checkpoint.CHECK_RESULT):
+            labels = context_labels(decision.findings)
+            if labels:
+                tx.append(Event(decision.session_id, LABELS_ADDED, decision.at, {"labels": labels}, decision.call_id))
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
@@ -408,6 +413,14 @@ def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
     injection = [f for f in findings if f.kind == "injection"]
     score = max((f.score or 0.0 for f in injection), default=0)
     return {"pii": pii, "injection": {"score": score, "signals": [f.detail for f in injection]}}
+
+
+def context_labels(findings: Sequence[Finding]) -> list[str]:
+    """Session labels from findings: ``pii:<ENTITY>`` for a PII span, ``untrusted_content`` for injection."""
+    labels = {f"pii:{f.detail}" for f in findings if f.kind == "pii"}
+    if any(f.kind == "injection" for f in findings):
+        labels.add("untrusted_content")
+    return sorted(labels)
 
 
 def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
