@@ -2,7 +2,7 @@
 
 Defences that hold whatever the engine (see ENGINES.md): integers outside +/-2^53
 are rejected (regopy wraps 64-bit ints; engines and JSON parsers disagree beyond
-2^53), non-finite floats are rejected, strings are NFC-normalised and must be
+2^53), non-finite floats and floats beyond 1e+/-300 are rejected, strings are NFC-normalised and must be
 valid Unicode, and depth, node count and size are capped so a 10 MB blob or a
 deeply nested object is refused in linear time before anything expensive runs.
 """
@@ -19,6 +19,9 @@ from guardrails import codes
 from guardrails.errors import InputError
 
 MAX_SAFE_INTEGER = 2**53
+# rego-cpp cannot read floats near the ends of the double range (1e-308, 1.79e308: its
+# answer comes back empty); every engine agrees inside this band.
+MAX_FLOAT, MIN_FLOAT = 1e300, 1e-300
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ def _walk(value: Any, depth: int, path: str, budget: _Budget) -> Any:
         budget.spend(8, path)
         if not math.isfinite(value):
             raise InputError("number is NaN or infinite", code=codes.NUMBER_NOT_FINITE, path=path)
+        if value != 0 and not MIN_FLOAT <= abs(value) <= MAX_FLOAT:
+            raise InputError("float outside 1e-300..1e300 in magnitude", code=codes.NUMBER_OUT_OF_RANGE, path=path)
         return value
     if isinstance(value, str):
         return _text(value, path, budget)

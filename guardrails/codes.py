@@ -48,7 +48,7 @@ DOCUMENTED: Final[dict[str, str]] = {
     INVALID_ENCODING: "The payload is not valid UTF-8.",
     INPUT_TOO_LARGE: "The payload exceeds the configured size or node limit.",
     INPUT_TOO_DEEP: "The payload nests deeper than the configured depth limit.",
-    NUMBER_OUT_OF_RANGE: "An integer lies outside +/-2^53, where engines disagree.",
+    NUMBER_OUT_OF_RANGE: "An integer outside +/-2^53 or a float beyond 1e+/-300: engines disagree there.",
     NUMBER_NOT_FINITE: "A float is NaN or infinite.",
     INVALID_UNICODE: "A string holds lone surrogates or other text that is not valid Unicode.",
     UNSUPPORTED_TYPE: "A value is not a JSON type (object, array, string, number, bool, null).",

@@ -9,7 +9,10 @@ _cb := object.get(input.config, "circuit_breaker", {})
 
 _failure := input.session.facts.failures[input.call.tool]
 
-_open if _failure.consecutive >= object.get(_cb, "failure_threshold", 3)
+_open if {
+	is_number(_failure.consecutive) # numbers only: cross-type order differs between engines
+	_failure.consecutive >= object.get(_cb, "failure_threshold", 3)
+}
 
 _cooling if input.now - _failure.last_failure_at < object.get(_cb, "cooldown_seconds", 30)
 
@@ -29,5 +32,7 @@ deny contains {
 } if {
 	_open
 	not _cooling
-	object.get(input.session.facts.pending, input.call.tool, 0) > 0
+	in_flight := object.get(input.session.facts.pending, input.call.tool, 0)
+	is_number(in_flight)
+	in_flight > 0
 }

@@ -21,6 +21,7 @@ _recipients contains r if {
 }
 
 _domain(address) := lower(parts[count(parts) - 1]) if {
+	is_string(address) # split() on a non-string is an evaluation error in OPA
 	parts := split(address, "@")
 	count(parts) > 1
 	parts[count(parts) - 1] != ""
@@ -28,7 +29,7 @@ _domain(address) := lower(parts[count(parts) - 1]) if {
 
 deny contains {
 	"code": "recipient_address_invalid",
-	"message": sprintf("%v is not an email address", [address]),
+	"message": sprintf("%v is not an e-mail address", [address]),
 	"source": "policies/email_domains.rego",
 } if {
 	_emailing

@@ -11,6 +11,9 @@ HOSTILE = [
     pytest.param({"n": 2**53 + 1}, codes.NUMBER_OUT_OF_RANGE, id="integer-over-2^53"),
     pytest.param({"n": -(2**63)}, codes.NUMBER_OUT_OF_RANGE, id="int64-min"),
     pytest.param({"n": 10**30}, codes.NUMBER_OUT_OF_RANGE, id="10^30"),
+    pytest.param({"n": 1.7976931348623157e308}, codes.NUMBER_OUT_OF_RANGE, id="max-double"),
+    pytest.param({"n": 5e-324}, codes.NUMBER_OUT_OF_RANGE, id="subnormal"),
+    pytest.param({"n": -1e-310}, codes.NUMBER_OUT_OF_RANGE, id="negative-subnormal"),
     pytest.param({"n": float("nan")}, codes.NUMBER_NOT_FINITE, id="nan"),
     pytest.param({"n": float("inf")}, codes.NUMBER_NOT_FINITE, id="infinity"),
     pytest.param({"s": "bad \ud800 surrogate"}, codes.INVALID_UNICODE, id="lone-surrogate"),
@@ -56,6 +59,16 @@ def test_limits_are_configurable():
 
 def test_exact_2_to_the_53_is_allowed():
     assert canonicalise({"n": 2**53}) == {"n": 2**53}
+
+
+def test_ordinary_floats_and_zero_are_kept():
+    assert canonicalise({"a": 0.0, "b": -0.0, "c": 1e-300, "d": 1e300, "e": 0.1}) == {
+        "a": 0.0,
+        "b": -0.0,
+        "c": 1e-300,
+        "d": 1e300,
+        "e": 0.1,
+    }
 
 
 @pytest.mark.parametrize(

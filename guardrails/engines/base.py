@@ -82,7 +82,7 @@ def decision_query(package: str) -> str:
     ``[d | d := data.p.deny]`` keeps the raw value (or nothing when undefined) so the
     stage, not the engine, decides what a malformed or false answer means.
     """
-    ref = _package_ref(package)
+    ref = package_ref(package)
     return (
         f'x := {{"deny": [d | d := {ref}.deny], "escalate": [e | e := {ref}.escalate], '
         f'"allow": [a | a := {ref}.allow]}}'
@@ -92,14 +92,14 @@ def decision_query(package: str) -> str:
 _PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def _package_ref(package: str) -> str:
+def package_ref(package: str) -> str:
     if not _PACKAGE.match(package):
         raise PolicyError(f"not a Rego package name: {package!r}", code="policy_package_invalid")
     return "data." + package
 
 
 def package_path(package: str, rule: str) -> str:
-    return _package_ref(package) + "." + rule
+    return package_ref(package) + "." + rule
 
 
 def answer_from(value: Any) -> PolicyAnswer:

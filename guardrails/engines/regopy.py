@@ -5,9 +5,11 @@ Every hazard measured in ENGINES.md is neutralised here, not left to callers:
 * ``with`` (segfaults the process) and ``print`` (native code writes to fd 1, fatal
   for MCP stdio) are refused when policies are prepared, with ``file:line``;
   ``*_test.rego`` files run on the OPA engine instead.
-* ``sprintf`` with ``%q`` (found here, not in ENGINES.md): regopy leaves ``%q`` in the
-  text and, for computed arguments, emits unescaped quotes that break its own JSON
-  output. Refused at prepare too; ``%v`` works on both engines.
+* ``sprintf`` (found here by the parity suite, not in ENGINES.md): regopy does not know
+  ``%q`` (refused at prepare), and a string that a builtin produced (``object.get``,
+  ``lower``...) comes back with unescaped quotes, so the answer is not valid JSON. Such an
+  answer is asked again for codes and sources only: the decision matches OPA's, only
+  the message is lost (and says so). If that fails too, it is an ``error`` verdict.
 * integers wrap as 64-bit C ints when passed as dicts: input goes in as JSON text,
   and canonicalisation has already refused integers beyond +/-2^53.
 * a failed ``set_input_term`` keeps the previous input: after any exception the
@@ -28,7 +30,14 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from guardrails.engines.base import PolicyAnswer, PolicyModule, PolicySet, answer_from, decision_query
+from guardrails.engines.base import (
+    PolicyAnswer,
+    PolicyModule,
+    PolicySet,
+    answer_from,
+    decision_query,
+    package_ref,
+)
 from guardrails.errors import EngineError, PolicyError
 
 try:
@@ -104,7 +113,26 @@ class RegopyEngine:
         query = self._queries.get(package)
         if query is None:
             query = self._queries[package] = decision_query(package)
-        return answer_from(self._query(query, input))
+        try:
+            return answer_from(self._query(query, input))
+        except _Unreadable:
+            return self._codes_only(package, input)
+
+    def _codes_only(self, package: str, input: Mapping[str, Any]) -> PolicyAnswer:
+        """The decision without messages, for answers regopy could not serialise."""
+        ref = package_ref(package)
+        parts = {
+            doc: f'"{doc}": {{"type": [type_name(d) | d := {ref}.{doc}], "count": [count(d) | d := {ref}.{doc}], '
+            f'"entries": [[object.get(e, "code", null), object.get(e, "source", null)] | some e in {ref}.{doc}]}}'
+            for doc in ("deny", "escalate")
+        }
+        answer = self._query(f'x := {{{parts["deny"]}, {parts["escalate"]}, "allow": [a | a := {ref}.allow]}}', input)
+        try:
+            return PolicyAnswer(
+                deny=_rebuilt(answer["deny"]), escalate=_rebuilt(answer["escalate"]), allow=answer["allow"]
+            )
+        except (KeyError, TypeError) as exc:
+            raise EngineError(f"regopy: malformed codes-only answer: {exc!r}") from exc
 
     def document(self, path: str, input: Mapping[str, Any]) -> tuple[bool, Any]:
         path = path if path.startswith("data.") else "data." + path
@@ -126,6 +154,8 @@ class RegopyEngine:
                 if binding is None:
                     raise EngineError("regopy: no binding in the answer")
                 return json.loads(str(binding))
+            except json.JSONDecodeError as exc:  # raised inside regopy's own Output parsing
+                raise _Unreadable(f"regopy: answer is not valid JSON: {exc}") from exc
             except Exception as exc:
                 # The interpreter may now hold stale input or be half-broken: never reuse it.
                 self._interpreter = self._build()
@@ -136,6 +166,29 @@ class RegopyEngine:
     @property
     def revision(self) -> str:
         return self._revision
+
+
+class _Unreadable(EngineError):
+    """regopy produced an answer that is not valid JSON (the sprintf quoting bug)."""
+
+
+_LOST = "message not available: the regopy engine could not serialise it"
+
+
+def _rebuilt(doc: Mapping[str, Any]) -> list[Any]:
+    """A deny/escalate document from its codes-only projection, keeping malformed ones malformed."""
+    if not doc["type"]:
+        return []  # undefined
+    entries = doc["entries"]
+    if doc["type"][0] not in ("set", "array") or len(entries) != doc["count"][0]:
+        return ["malformed"]  # interpreted as policy_undefined, never as "nothing denies"
+    rebuilt = []
+    for code, source in entries:
+        entry = {"code": code, "message": f"{code} ({_LOST})"}
+        if source is not None:
+            entry["source"] = source
+        rebuilt.append(entry)
+    return [rebuilt]
 
 
 def _location(text: str, module: PolicyModule) -> str:
