@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from guardrails import PolicySet, create_engine
 from guardrails.engines import opa
-from guardrails.policytest import decide, load_cases
 from guardrails.pipeline import TOOL_CALL_PACKAGE
+from guardrails.policytest import decide, load_cases
 from guardrails.stages.policy import PolicyStage
 
 from .conftest import POLICIES
