@@ -156,3 +156,29 @@ def test_conflicting_values_are_an_engine_error_never_an_allow(engine):
 
 def test_regopy_class_refuses_nothing_valid():
     RegopyEngine().prepare(PolicySet.from_sources({"p.rego": SIMPLE}))
+
+
+COMPUTED_MESSAGE = """package railguard.tool_call
+import rego.v1
+default allow := true
+deny contains {"code": "shouted", "message": sprintf("%v is loud", [lower(input.word)]), "source": "p.rego"} if {
+    upper(input.word) == input.word
+}
+"""
+
+
+def test_regopy_unserialisable_messages_keep_the_decision_and_say_so():
+    # regopy emits builtin-produced strings with unescaped quotes: its answer is not JSON.
+    e = prepared("regopy", COMPUTED_MESSAGE)
+    outcome = interpret(e.evaluate("railguard.tool_call", {"word": "HEY"}), "data.railguard.tool_call")
+    assert outcome.verdict.value == "deny"
+    assert [(r.code, r.source) for r in outcome.reasons] == [("shouted", "p.rego")]
+    assert "message not available" in outcome.reasons[0].message
+    assert e.evaluate("railguard.tool_call", {"word": "hey"}).deny == [[]]
+
+
+def test_regopy_codes_only_answer_keeps_malformed_entries_malformed():
+    source = COMPUTED_MESSAGE + 'deny contains "not an object" if input.word == "HEY"\n'
+    e = prepared("regopy", source)
+    outcome = interpret(e.evaluate("railguard.tool_call", {"word": "HEY"}), "data.railguard.tool_call")
+    assert outcome.verdict.value == "deny" and [r.code for r in outcome.reasons] == ["policy_undefined"]
