@@ -24,6 +24,7 @@ and paths are resolved relative to the file, so a deployment is reproducible.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,19 @@ class Settings(_Strict):
         return p if p.is_absolute() else self.base_dir / p
 
 
+def read_document(path: Path, what: str, parse: Callable[[str], Any], syntax: str) -> Any:
+    """Read and parse a deployment file; every failure is a :class:`ConfigError` naming the file."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ConfigError(f"{path}: not valid {syntax}: {exc}") from None
+
+
 def load_settings(path: str | Path) -> Settings:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_document(path, "config file", tomllib.loads, "TOML")
     try:
         return Settings.model_validate({**data, "base_dir": path.parent})
     except ValidationError as exc:

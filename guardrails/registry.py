@@ -124,13 +124,10 @@ class ToolRegistry:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ToolRegistry:
+        from guardrails.config import read_document
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: tool registry not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        data = read_document(path, "tool registry", json.loads, "JSON")
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: must be a JSON object of tool name -> spec")
         return cls.from_mapping(data, where=str(path))
