@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
+from guardrails.config import read_document
 from guardrails.errors import ConfigError
 from guardrails.model import Finding
 
@@ -124,8 +125,6 @@ class ToolRegistry:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ToolRegistry:
-        from guardrails.config import read_document
-
         path = Path(path)
         data = read_document(path, "tool registry", json.loads, "JSON")
         if not isinstance(data, Mapping):
