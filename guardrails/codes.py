@@ -31,6 +31,7 @@ OUTPUT_SCHEMA_MISMATCH: Final = "output_schema_mismatch"
 UNKNOWN_CALL: Final = "unknown_call"
 RESULT_FOR_UNAUTHORIZED_CALL: Final = "result_for_unauthorized_call"
 CALL_ID_CONFLICT: Final = "call_id_conflict"
+RESULT_ALREADY_RECORDED: Final = "result_already_recorded"
 LEDGER_ERROR: Final = "ledger_error"
 
 # -- policy stage -----------------------------------------------------------------
@@ -61,6 +62,7 @@ DOCUMENTED: Final[dict[str, str]] = {
     UNKNOWN_CALL: "A result was recorded for a call the ledger has never seen.",
     RESULT_FOR_UNAUTHORIZED_CALL: "A result was recorded for a call that was not allowed.",
     CALL_ID_CONFLICT: "A call id was reused with a different tool or arguments.",
+    RESULT_ALREADY_RECORDED: "A second result for a call that has one; the first one stands.",
     LEDGER_ERROR: "The session ledger could not be read or written; nothing was allowed.",
     NOT_ALLOWED: "The policy's allow rule is false for this call.",
     POLICY_UNDEFINED: "The policy gave no usable answer (undefined, empty or malformed).",

@@ -287,6 +287,15 @@ class Guard:
                             "railguard.ledger",
                         ),
                     )
+                elif record.has_result:
+                    run.stage_run(
+                        "ledger",
+                        lambda: StageOutcome.deny(
+                            codes.RESULT_ALREADY_RECORDED,
+                            f"call {result.call_id!r} already has a result; a call has one result",
+                            "railguard.ledger",
+                        ),
+                    )
                 elif record.verdict != Verdict.ALLOW.value:
                     run.stage_run(
                         "ledger",
@@ -312,7 +321,7 @@ class Guard:
                         "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
                     )
                 decision = _ticketed(tx, run.decision(result.session_id, result.call_id, self.revision))
-                if record is not None:
+                if record is not None and not record.has_result:
                     self._append_result(tx, record.tool, record.key_value, record.verdict == "allow", spec, decision)
                 self._append_decision(tx, decision, {"tool": record.tool if record else None})
         except LedgerError as exc:
@@ -366,14 +375,19 @@ class Guard:
     # -- session bookkeeping ---------------------------------------------------------------
     def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:
         """Add tokens and spend to the session, for budget policies."""
-        usage = canonicalise({"tokens": tokens, "cost": cost})
-        if not isinstance(tokens, int) or tokens < 0 or cost < 0:
-            raise InputError("usage must be non-negative", code=codes.UNSUPPORTED_TYPE)
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or not isinstance(cost, int | float):
+            raise InputError("tokens must be an integer and cost a number", code=codes.UNSUPPORTED_TYPE)
+        usage = canonicalise({"tokens": tokens, "cost": float(cost)})
+        if tokens < 0 or cost < 0:
+            raise InputError("usage must be non-negative", code=codes.NUMBER_OUT_OF_RANGE)
         with self.ledger.session(session_id) as tx:
             tx.append(Event(session_id, USAGE_REPORTED, self.clock(), usage))
 
     def add_labels(self, session_id: str, labels: Sequence[str]) -> None:
         """Attach labels that only ever accumulate (``untrusted_content``, ``pii:EMAIL_ADDRESS``)."""
+        labels = canonicalise(list(labels))
+        if not all(isinstance(label, str) and 0 < len(label) <= 256 for label in labels):
+            raise InputError("labels must be non-empty strings of at most 256 characters", code=codes.UNSUPPORTED_TYPE)
         with self.ledger.session(session_id) as tx:
             tx.append(Event(session_id, LABELS_ADDED, self.clock(), {"labels": sorted(set(labels))}))
 

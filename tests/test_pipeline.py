@@ -521,3 +521,37 @@ def test_content_entering_the_context_labels_the_session_for_good(make_guard):
     guard.check_output("reply to ann@example.com", session_id="s1")  # output leaving does not label
     with guard.session("s1") as tx:
         assert tx.facts(FactsQuery())["labels"] == ["pii:EMAIL_ADDRESS", "untrusted_content"]
+
+
+def test_a_second_result_for_the_same_call_is_refused_and_changes_nothing(make_guard):
+    from guardrails.ledger import FactsQuery
+
+    guard = make_guard()
+    call = fraud_check("t1")
+    guard.authorize(call)
+    assert guard.check_result(ToolResult(call_id=call.id, session_id="s1", output={"status": "failed"})).allowed
+    second = guard.check_result(ToolResult(call_id=call.id, session_id="s1", output={"status": "passed"}))
+    assert second.codes == (codes.RESULT_ALREADY_RECORDED,)
+    with guard.session("s1") as tx:
+        facts = tx.facts(FactsQuery(key_values=["t1"]))
+    assert facts["results"]["fraud_check"]["t1"]["status"] == "failed"
+    assert facts["failures"]["fraud_check"]["consecutive"] == 0
+
+
+@pytest.mark.parametrize(
+    ("tokens", "cost"), [(-1, 0.0), (1, -0.5), (True, 0.0), ("5", 0.0), (2**60, 0.0), (1, float("nan"))]
+)
+def test_bad_usage_reports_are_refused(make_guard, tokens, cost):
+    from guardrails import InputError
+
+    with pytest.raises(InputError):
+        make_guard().report_usage("s1", tokens=tokens, cost=cost)
+
+
+def test_bad_labels_are_refused(make_guard):
+    from guardrails import InputError
+
+    guard = make_guard()
+    for labels in (["ok", ""], ["x" * 300], [5]):
+        with pytest.raises(InputError):
+            guard.add_labels("s1", labels)
