@@ -182,3 +182,28 @@ def test_regopy_codes_only_answer_keeps_malformed_entries_malformed():
     e = prepared("regopy", source)
     outcome = interpret(e.evaluate("railguard.tool_call", {"word": "HEY"}), "data.railguard.tool_call")
     assert outcome.verdict.value == "deny" and [r.code for r in outcome.reasons] == ["policy_undefined"]
+
+
+UNSAFE_DENY = "package railguard.tool_call\nimport rego.v1\ndefault allow := true\ndeny contains x if { input.a }\n"
+UNKNOWN_FUNCTION = "package railguard.tool_call\nimport rego.v1\ndefault allow := false\nallow if nosuchfn(input.x)\n"
+
+
+@pytest.mark.parametrize("source", [UNSAFE_DENY, UNKNOWN_FUNCTION], ids=["unsafe-var", "unknown-function"])
+def test_policies_opa_refuses_are_refused_at_start_up_whichever_engine_evaluates(engine, source):
+    # rego-cpp alone would accept the unsafe deny rule and never fire it: a silent allow.
+    with pytest.raises(PolicyError) as caught:
+        prepared(engine, source)
+    assert caught.value.location == "p.rego:4"
+
+
+def test_regopy_without_opa_refuses_what_fails_to_evaluate_and_never_allows_the_rest(monkeypatch):
+    import guardrails.engines.regopy as module
+
+    monkeypatch.setattr(module.opa, "available", lambda: False)
+    with pytest.raises(PolicyError) as caught:
+        prepared("regopy", UNKNOWN_FUNCTION.replace("nosuchfn(input.x)", "nosuchfn(1)"))
+    assert caught.value.code == "policy_eval_error"
+    # An error that depends on the input cannot be seen at start-up: it is an error verdict per call.
+    e = prepared("regopy", UNKNOWN_FUNCTION)
+    with pytest.raises(EngineError):
+        e.evaluate("railguard.tool_call", {"x": 1})

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from guardrails.engines import opa
 from guardrails.engines.base import (
     PolicyAnswer,
     PolicyModule,
@@ -93,9 +94,20 @@ class RegopyEngine:
                     location=problems[0].rsplit(": ", 1)[0],
                     code="policy_construct_refused",
                 )
+        # rego-cpp accepts policies OPA refuses (unsafe variables, unknown functions,
+        # recursion) and then evaluates the broken rule as undefined: a deny rule that can
+        # never fire. Real OPA's compiler checks them at start-up when it is installed.
+        if opa.available():
+            opa.OpaEmbeddedEngine().prepare(policies)
         self._modules = policies.modules
         with self._lock:
             self._interpreter = self._build()
+        # Without OPA, at least evaluate every rule once, so errors rego-cpp does report
+        # (an unknown function) stop start-up instead of a live call.
+        try:
+            self._query("x := data", {})
+        except EngineError as exc:
+            raise PolicyError(f"policies fail to evaluate on regopy: {exc}", code="policy_eval_error") from None
         self._revision = policies.revision
         self._queries.clear()
 
