@@ -47,6 +47,7 @@ class _Run:
     """Accumulates stage outcomes and timings for one checkpoint."""
 
     checkpoint: Checkpoint
+    clock: Callable[[], float] = time.time  # the Guard's clock: decision times and input.now agree
     latency_ms: dict[str, float] = field(default_factory=dict)
     outcome: StageOutcome = field(default_factory=StageOutcome)
     stage: str = ""
@@ -88,6 +89,7 @@ class _Run:
             call_id=call_id,
             latency_ms=self.latency_ms,
             policy_revision=revision,
+            at=self.clock(),
             **extra,
         )
 
@@ -140,7 +142,7 @@ class Guard:
     # -- checkpoint 1 -------------------------------------------------------------------
     def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""
-        run = _Run(Checkpoint.SCREEN_INPUT)
+        run = _Run(Checkpoint.SCREEN_INPUT, self.clock)
         self._screen(run, payload, channel)
         decision = run.decision(session_id, None, self.revision)
         return self._record_plain(session_id, decision, {"channel": channel})
@@ -155,7 +157,7 @@ class Guard:
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:
         """Decide whether ``call`` may run: canonical input, argument schema, then Rego."""
-        run = _Run(Checkpoint.AUTHORIZE)
+        run = _Run(Checkpoint.AUTHORIZE, self.clock)
         spec = self.tools.get(call.tool)
         args: Any = None
         rejected: str | None = None
@@ -273,7 +275,7 @@ class Guard:
     # -- checkpoint 3 -------------------------------------------------------------------
     def check_result(self, result: ToolResult) -> Decision:
         """Check what a tool returned. Only an allowed, well-formed result becomes a session fact."""
-        run = _Run(Checkpoint.CHECK_RESULT)
+        run = _Run(Checkpoint.CHECK_RESULT, self.clock)
         try:
             with self.ledger.session(result.session_id) as tx:
                 record = tx.find_call(result.call_id)
@@ -365,7 +367,7 @@ class Guard:
         confidence: float | None = None,
     ) -> Decision:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
-        run = _Run(Checkpoint.CHECK_OUTPUT)
+        run = _Run(Checkpoint.CHECK_OUTPUT, self.clock)
         check = SchemaCheck.compile(schema, "output schema") if isinstance(schema, Mapping) else schema
         if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(run, output, "output"):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
@@ -397,7 +399,7 @@ class Guard:
                 decision = _ticketed(tx, decision)
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
-            run = _Run(decision.checkpoint)
+            run = _Run(decision.checkpoint, self.clock)
             return _ledger_failure(run, session_id, decision.call_id, self.revision, exc)
         return decision
 

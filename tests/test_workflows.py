@@ -1,0 +1,110 @@
+"""The bundled policies end to end through the Guard: facts kept by the ledger drive the rules."""
+
+import pytest
+
+from guardrails import Agent, Guard, PolicySet, SQLiteLedger, ToolCall, ToolRegistry, ToolResult, Verdict
+from guardrails.config import load_settings
+
+from .conftest import PAYMENTS, POLICIES
+
+AGENT = Agent(id="bot", roles=("payments_agent",))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def guard(tmp_path, engine, clock):
+    guard = Guard(
+        policies=PolicySet.load(POLICIES),
+        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
+        ledger=SQLiteLedger(tmp_path / "w.db"),
+        config=load_settings(PAYMENTS / "railguard.toml").params,
+        engine=engine,
+        clock=clock,
+    )
+    yield guard
+    guard.ledger.close()
+
+
+def lookup(n: int) -> ToolCall:
+    return ToolCall(tool="lookup_customer", args={"customer_id": f"c{n}"}, session_id="s", agent=AGENT)
+
+
+def test_circuit_breaker_opens_cools_down_probes_once_and_closes(guard, clock):
+    for n in range(3):  # three consecutive failures
+        call = lookup(n)
+        assert guard.authorize(call).allowed
+        guard.check_result(ToolResult(call_id=call.id, session_id="s", ok=False, error="503"))
+    assert guard.authorize(lookup(10)).codes == ("circuit_open",)
+    clock.now += 29
+    assert guard.authorize(lookup(11)).codes == ("circuit_open",)
+    clock.now += 2  # cool-down over: one probe may go
+    probe = lookup(12)
+    assert guard.authorize(probe).allowed
+    assert guard.authorize(lookup(13)).codes == ("circuit_probe_in_flight",)
+    guard.check_result(ToolResult(call_id=probe.id, session_id="s", output={"name": "Ann"}))
+    assert guard.authorize(lookup(14)).allowed  # closed again
+
+
+def test_a_failed_probe_opens_the_circuit_again(guard, clock):
+    for n in range(3):
+        call = lookup(n)
+        guard.authorize(call)
+        guard.check_result(ToolResult(call_id=call.id, session_id="s", ok=False, error="503"))
+    clock.now += 31
+    probe = lookup(9)
+    assert guard.authorize(probe).allowed
+    guard.check_result(ToolResult(call_id=probe.id, session_id="s", ok=False, error="still down"))
+    assert guard.authorize(lookup(10)).codes == ("circuit_open",)
+
+
+def test_the_same_call_repeated_is_a_loop(guard):
+    verdicts = []
+    for _ in range(4):
+        call = ToolCall(tool="lookup_customer", args={"customer_id": "same"}, session_id="s", agent=AGENT)
+        verdicts.append(guard.authorize(call).verdict)
+        guard.check_result(ToolResult(call_id=call.id, session_id="s", output={}))
+    assert verdicts == [Verdict.ALLOW] * 3 + [Verdict.DENY]
+
+
+def test_the_per_tool_budget_holds_across_calls(guard):
+    # The payments deployment allows 20 payments a session.
+    check = ToolCall(tool="fraud_check", args={"transaction_id": "t"}, session_id="s", agent=AGENT)
+    guard.authorize(check)
+    guard.check_result(ToolResult(call_id=check.id, session_id="s", output={"status": "passed"}))
+    codes = []
+    for n in range(21):
+        pay = ToolCall(
+            tool="make_payment",
+            session_id="s",
+            agent=AGENT,
+            args={"transaction_id": "t", "amount": 10 + n, "currency": "EUR", "recipient": "INITECH-PAYROLL"},
+        )
+        codes.append(guard.authorize(pay).codes)
+    assert codes[:20] == [()] * 20
+    assert codes[20] == ("tool_call_budget_exceeded",)
+
+
+def test_spend_reported_by_the_agent_stops_it_at_the_budget(guard):
+    assert guard.authorize(lookup(1)).allowed
+    guard.report_usage("s", tokens=1000, cost=50.0)  # the deployment's max_cost is 50
+    assert guard.authorize(lookup(2)).codes == ("spend_budget_exceeded",)
+
+
+def test_email_only_to_allowed_domains(guard):
+    def mail(to):
+        return ToolCall(tool="send_email", session_id="s", agent=AGENT, args={"to": to, "subject": "s", "body": "b"})
+
+    assert guard.authorize(mail("ann@example.com")).allowed
+    assert guard.authorize(mail(["ann@example.com", "eve@evil.test"])).codes == ("recipient_domain_not_allowed",)
