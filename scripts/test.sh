@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "== ruff"; .venv/bin/ruff check guardrails adapters tests bench
-echo "== ruff format"; .venv/bin/ruff format --check guardrails adapters tests bench
+echo "== ruff"; .venv/bin/ruff check guardrails adapters tests bench examples
+echo "== ruff format"; .venv/bin/ruff format --check guardrails adapters tests bench examples
 echo "== mypy --strict"; .venv/bin/mypy
 echo "== railguard policy test policies/"; .venv/bin/railguard policy test policies/
 echo "== railguard demo"; .venv/bin/railguard demo > /dev/null && echo "demo passed"
