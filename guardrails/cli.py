@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="decide one tool call from JSON and print the decision")
     check.add_argument("call", help="JSON file with {tool, args, session_id?, agent?} or - for stdin")
     check.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
-    check.add_argument("--ledger", default=None, help="SQLite ledger path (default: the config's)")
+    check.add_argument(
+        "--ledger", default=None, help="SQLite ledger path (default: the config's; ./railguard.db without --config)"
+    )
     check.add_argument("--engine", choices=ENGINES, default=None)
     check.add_argument("--json", action="store_true", help="print only the Decision JSON")
     check.set_defaults(run=_check)
@@ -117,7 +119,10 @@ def _check(args: argparse.Namespace) -> int:
 
     doc = _read_json(args.call)
     call = _call_from(doc)
-    guard = guard_from_config(args.config or default_config(), ledger_path=args.ledger, engine=args.engine)
+    ledger = args.ledger
+    if args.config is None and ledger is None:
+        ledger = Path.cwd() / "railguard.db"  # never beside the bundled example (it may sit in site-packages)
+    guard = guard_from_config(args.config or default_config(), ledger_path=ledger, engine=args.engine)
     decision = guard.authorize(call)
     print(decision.model_dump_json(indent=2) if args.json else render(decision))
     return EXIT_OK if decision.verdict is Verdict.ALLOW else EXIT_FAIL
