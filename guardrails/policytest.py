@@ -53,7 +53,7 @@ def rego_tests(policies: PolicySet) -> Iterator[tuple[str, str]]:
 def run_rego_tests(policies: PolicySet) -> list[TestOutcome]:
     from guardrails.engines.opa import OpaEmbeddedEngine
 
-    engine = OpaEmbeddedEngine()
+    engine = OpaEmbeddedEngine(pool_size=1)
     engine.prepare(policies, with_tests=True)
     outcomes = []
     for package, rule in rego_tests(policies):

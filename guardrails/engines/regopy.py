@@ -98,7 +98,7 @@ class RegopyEngine:
         # recursion) and then evaluates the broken rule as undefined: a deny rule that can
         # never fire. Real OPA's compiler checks them at start-up when it is installed.
         if opa.available():
-            opa.OpaEmbeddedEngine().prepare(policies)
+            opa.OpaEmbeddedEngine(pool_size=1).prepare(policies)
         self._modules = policies.modules
         with self._lock:
             self._interpreter = self._build()
