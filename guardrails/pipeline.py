@@ -7,6 +7,7 @@ transaction; stages only look at data and return outcomes.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from cachetools import LRUCache
 from pydantic import BaseModel
 
 from guardrails import codes
@@ -134,6 +136,8 @@ class Guard:
         self.result_confidence_threshold = result_confidence_threshold
         self.output_confidence_threshold = output_confidence_threshold
         self.clock = clock
+        self._schemas: LRUCache[str, SchemaCheck] = LRUCache(maxsize=256)
+        self._schema_lock = threading.Lock()
 
     @property
     def revision(self) -> str:
@@ -368,11 +372,22 @@ class Guard:
     ) -> Decision:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
         run = _Run(Checkpoint.CHECK_OUTPUT, self.clock)
-        check = SchemaCheck.compile(schema, "output schema") if isinstance(schema, Mapping) else schema
+        check = self._output_schema(schema) if isinstance(schema, Mapping) else schema
         if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(run, output, "output"):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
         decision = run.decision(session_id, None, self.revision)
         return self._record_plain(session_id, decision, {})
+
+    def _output_schema(self, schema: Mapping[str, Any]) -> SchemaCheck:
+        """Compile an output JSON Schema once: callers pass the same schema dict on every output."""
+        key = dumps(canonicalise(dict(schema)))
+        with self._schema_lock:
+            check = self._schemas.get(key)
+        if check is None:
+            check = SchemaCheck.compile(schema, "output schema")
+            with self._schema_lock:
+                self._schemas[key] = check
+        return check
 
     # -- session bookkeeping ---------------------------------------------------------------
     def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:

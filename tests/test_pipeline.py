@@ -555,3 +555,20 @@ def test_bad_labels_are_refused(make_guard):
     for labels in (["ok", ""], ["x" * 300], [5]):
         with pytest.raises(InputError):
             guard.add_labels("s1", labels)
+
+
+def test_an_output_schema_is_compiled_once(make_guard, monkeypatch):
+    from guardrails.registry import SchemaCheck
+
+    compiled = []
+    real = SchemaCheck.compile.__func__
+
+    def counting(cls, schema, where):
+        compiled.append(where)
+        return real(cls, schema, where)
+
+    monkeypatch.setattr(SchemaCheck, "compile", classmethod(counting))
+    guard = make_guard()
+    for _ in range(5):
+        assert guard.check_output({"a": 1}, session_id="s1", schema={"type": "object", "required": ["a"]}).allowed
+    assert compiled == ["output schema"]
