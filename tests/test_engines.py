@@ -208,3 +208,9 @@ def test_regopy_without_opa_refuses_what_fails_to_evaluate_and_never_allows_the_
     e = prepared("regopy", UNKNOWN_FUNCTION)
     with pytest.raises(EngineError):
         e.evaluate("railguard.tool_call", {"x": 1})
+
+
+def test_regopy_start_up_probe_does_not_refuse_policies_only_its_quoting_bug_breaks():
+    source = COMPUTED_MESSAGE + 'greeting := sprintf("%v", [lower("HELLO")])\n'
+    e = prepared("regopy", source)
+    assert e.evaluate("railguard.tool_call", {"word": "hey"}).allow == [True]

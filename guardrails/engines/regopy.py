@@ -106,6 +106,8 @@ class RegopyEngine:
         # (an unknown function) stop start-up instead of a live call.
         try:
             self._query("x := data", {})
+        except _Unreadable:
+            pass  # regopy's quoting bug, not the policy's: evaluate() re-asks for codes only
         except EngineError as exc:
             raise PolicyError(f"policies fail to evaluate on regopy: {exc}", code="policy_eval_error") from None
         self._revision = policies.revision
