@@ -169,7 +169,10 @@ class RegopyEngine:
                     raise EngineError("regopy: no binding in the answer")
                 return json.loads(str(binding))
             except json.JSONDecodeError as exc:  # raised inside regopy's own Output parsing
-                raise _Unreadable(f"regopy: answer is not valid JSON: {exc}") from exc
+                if exc.doc.strip():  # an answer with broken quoting; an empty one is a failed evaluation
+                    raise _Unreadable(f"regopy: answer is not valid JSON: {exc}") from exc
+                self._interpreter = self._build()
+                raise EngineError("regopy: evaluation produced no answer (e.g. an unknown function)") from exc
             except Exception as exc:
                 # The interpreter may now hold stale input or be half-broken: never reuse it.
                 self._interpreter = self._build()
