@@ -169,10 +169,12 @@ class RegopyEngine:
                     raise EngineError("regopy: no binding in the answer")
                 return json.loads(str(binding))
             except json.JSONDecodeError as exc:  # raised inside regopy's own Output parsing
-                if exc.doc.strip():  # an answer with broken quoting; an empty one is a failed evaluation
+                # A JSON answer with broken quoting is re-asked for codes; anything else (regopy
+                # returns its errors as S-expressions, e.g. "Function not found") is a failure.
+                if exc.doc.lstrip().startswith("{"):
                     raise _Unreadable(f"regopy: answer is not valid JSON: {exc}") from exc
                 self._interpreter = self._build()
-                raise EngineError("regopy: evaluation produced no answer (e.g. an unknown function)") from exc
+                raise EngineError(f"regopy: evaluation failed: {' '.join(exc.doc.split())[:200]}") from exc
             except Exception as exc:
                 # The interpreter may now hold stale input or be half-broken: never reuse it.
                 self._interpreter = self._build()
