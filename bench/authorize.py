@@ -144,7 +144,7 @@ def run(history: int, calls: int, peer_calls: int, engine: str, tmp: Path) -> di
         if got != (True, expected):
             raise SystemExit(f"{name}: full-history rule answered {got}, expected {expected}")
         peers[name] = timed(lambda p=peer: p.document("data.bench.full_history.allow", peer_input), n)
-    guard.ledger.close()
+    guard.close()
     return {"history": history, "ours": ours, "bare": bare, **peers, "engine": guard.engine.name}
 
 

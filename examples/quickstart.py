@@ -32,7 +32,7 @@ def main() -> int:
         second = guard.authorize(ToolCall(tool="make_payment", session_id="s1", agent=agent, args=args))
         print("pay after it:", second.verdict.value, list(second.codes))
         print(second.model_dump_json(indent=2, include={"verdict", "checkpoint", "stage", "latency_ms"}))
-        guard.ledger.close()
+        guard.close()
         ok = first.verdict is Verdict.DENY and second.verdict is Verdict.ALLOW
     return 0 if ok else 1
 

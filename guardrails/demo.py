@@ -40,7 +40,7 @@ def run_demo(*, engine: str = "auto", ledger_path: str | Path | None = None, out
         try:
             ok = _scenario(guard, out)
         finally:
-            guard.ledger.close()
+            guard.close()
     return ok
 
 

@@ -143,6 +143,16 @@ class Guard:
     def revision(self) -> str:
         return self.engine.revision
 
+    def close(self) -> None:
+        """Release the ledger (connections and its checkpoint thread)."""
+        self.ledger.close()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- checkpoint 1 -------------------------------------------------------------------
     def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""

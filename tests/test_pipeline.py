@@ -572,3 +572,18 @@ def test_an_output_schema_is_compiled_once(make_guard, monkeypatch):
     for _ in range(5):
         assert guard.check_output({"a": 1}, session_id="s1", schema={"type": "object", "required": ["a"]}).allowed
     assert compiled == ["output schema"]
+
+
+def test_a_guard_closes_its_ledger_as_a_context_manager(tmp_path, tools):
+    from guardrails import PolicySet
+
+    from .conftest import MINI_CONFIG, MINI_POLICY
+
+    with Guard(
+        policies=PolicySet.from_sources({"p.rego": MINI_POLICY}),
+        tools=tools,
+        ledger=SQLiteLedger(tmp_path / "c.db"),
+        config=MINI_CONFIG,
+    ) as guard:
+        assert guard.authorize(fraud_check()).allowed
+    assert not guard.ledger._checkpointer.is_alive()
