@@ -36,6 +36,10 @@ def explain(engine: PolicyEngine, policies: PolicySet, raw_input: Any, package: 
     outcome = stage.run(document)
     lines = [f"verdict: {outcome.verdict.value}"]
     lines += [f"  - {r.code}: {r.message}  [{r.source}]" for r in outcome.reasons]
+    fired_rules = getattr(engine, "fired_rules", None)
+    if fired_rules is not None:  # the OPA engine can trace which rule bodies succeeded, with file:line
+        lines.append("rule bodies that succeeded:")
+        lines += [f"  {location}: {head[:160]}" for location, head in fired_rules(package, document)]
     lines.append(f"rules of data.{package} for this input:")
     for name in rule_names(policies, package):
         defined, value = engine.document(package_path(package, name), document)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from guardrails.cli import main
+from guardrails.engines import opa
 
 from .conftest import PAYMENTS, POLICIES
 
@@ -146,6 +147,8 @@ def test_policy_explain_shows_which_rules_fired(capsys, tmp_path):
     assert code == 0
     assert "verdict: deny" in out and "too_big" in out
     assert "allow: FIRED true" in out
+    if opa.available():  # the OPA engine also names the rule bodies that succeeded, with file:line
+        assert "a.rego:5: deny contains" in out
 
 
 def test_replay_reports_decisions_that_change_under_a_candidate_policy(capsys, tmp_path, config):

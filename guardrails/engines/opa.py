@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,9 @@ try:  # optional: the engine is chosen at start-up, the import must not break th
     import opa_bindings
 except ImportError:  # pragma: no cover - exercised where the package is absent
     opa_bindings = None
+
+
+_DECIDING = re.compile(r"^(deny|escalate|allow)\b")
 
 
 def available() -> bool:
@@ -100,6 +104,20 @@ class OpaEmbeddedEngine:
         if not isinstance(rows, list) or len(rows) != 1 or not isinstance(rows[0], dict):
             raise EngineError(f"opa: unexpected result set {str(rows)[:200]}")
         return answer_from(rows[0].get("x"))
+
+    def fired_rules(self, package: str, input: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(file:line, head)`` of every deny/escalate/allow body that succeeded: for ``policy explain``."""
+        query = decision_query(package)
+        with self._engine() as engine:
+            engine.eval_query(query, input, trace=True)
+            trace = engine.last_trace or []
+        fired: dict[tuple[str, str], None] = {}
+        for event in trace:
+            location, node = str(event.get("location", "")), str(event.get("node", ""))
+            head = node.split(" if ", 1)[0]
+            if event.get("op") == "Exit" and ".rego:" in location and _DECIDING.match(head):
+                fired[(location, head)] = None
+        return list(fired)
 
     def document(self, path: str, input: Mapping[str, Any]) -> tuple[bool, Any]:
         try:
