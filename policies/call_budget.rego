@@ -1,49 +1,57 @@
-# Per-session and per-tool call budgets, token and spend budgets.
-# Counts come from session facts (allowed calls before this one), not the history.
+# Budgets per session: calls in total, calls per tool, tokens and spend.
+#
+# The counts are session facts: calls ALLOWED earlier in this session, not counting this
+# one, so reaching the limit denies. A budget of 10 lets exactly 10 calls through.
+# Tokens and cost are what the agent reported so far (Guard.report_usage).
+# Facts and limits are compared only when both are numbers (see payment_limits.rego).
 package railguard.tool_call
 
 import rego.v1
 
-_budgets := object.get(input.config, "budgets", {})
-
-_facts := input.session.facts
-
-# Numbers only: OPA orders null, booleans and strings differently from rego-cpp, so a
-# comparison across types would decide differently per engine. Facts are numbers;
-# anything else is undefined here and the rule does not fire.
-_number(x) := x if is_number(x)
-
 deny contains {
 	"code": "session_call_budget_exceeded",
-	"message": sprintf("session already made %v calls; the budget is %v", [_facts.calls.total, limit]),
+	"message": sprintf("%v calls in this session, the budget is %v", [used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	limit := object.get(_budgets, "max_calls_total", 100)
-	_number(_facts.calls.total) >= limit
+	used := object.get(input, ["session", "facts", "calls", "total"], 0)
+	limit := object.get(input, ["config", "budgets", "max_calls_total"], 100)
+	is_number(used)
+	is_number(limit)
+	used >= limit
 }
 
 deny contains {
 	"code": "tool_call_budget_exceeded",
-	"message": sprintf("%v already called %v times; the budget is %v", [input.call.tool, used, limit]),
+	"message": sprintf("%v: %v calls in this session, the budget for this tool is %v", [input.call.tool, used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	limit := object.get(_budgets, "max_calls_per_tool", {})[input.call.tool]
-	used := _number(object.get(_facts.calls.by_tool, input.call.tool, 0))
+	limit := input.config.budgets.max_calls_per_tool[input.call.tool] # no entry: no per-tool budget
+	used := object.get(input, ["session", "facts", "calls", "by_tool", input.call.tool], 0)
+	is_number(used)
+	is_number(limit)
 	used >= limit
 }
 
 deny contains {
 	"code": "token_budget_exceeded",
-	"message": sprintf("session used %v tokens; the budget is %v", [_facts.usage.tokens, _budgets.max_tokens]),
+	"message": sprintf("%v tokens used in this session, the budget is %v", [used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	_number(_facts.usage.tokens) >= _budgets.max_tokens
+	limit := input.config.budgets.max_tokens # absent: no token budget
+	used := object.get(input, ["session", "facts", "usage", "tokens"], 0)
+	is_number(used)
+	is_number(limit)
+	used >= limit
 }
 
 deny contains {
 	"code": "spend_budget_exceeded",
-	"message": sprintf("session spent %v; the budget is %v", [_facts.usage.cost, _budgets.max_cost]),
+	"message": sprintf("%v spent in this session, the budget is %v", [used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	_number(_facts.usage.cost) >= _budgets.max_cost
+	limit := input.config.budgets.max_cost # absent: no spend budget
+	used := object.get(input, ["session", "facts", "usage", "cost"], 0)
+	is_number(used)
+	is_number(limit)
+	used >= limit
 }

@@ -1,11 +1,16 @@
-# Shared fixtures for the bundled policy tests: an allowed, realistic payment call.
-# Each test changes one thing with object.union (a recursive merge).
+# Shared fixtures for the bundled policy tests: an allowed, realistic payment call, the
+# same session sending an email, and the contract's verdict rule. Each test changes one
+# thing with object.union (a recursive merge) or json.patch (to remove a field).
 package railguard.tool_call_test
 
+import data.railguard.tool_call
 import rego.v1
 
 config := {
-	"roles": {"payments_agent": ["fraud_check", "make_payment", "send_email"], "support_agent": ["send_email"]},
+	"roles": {
+		"payments_agent": ["fraud_check", "make_payment", "send_email", "lookup_customer"],
+		"support_agent": ["send_email", "lookup_customer"],
+	},
 	"payments": {
 		"tools": ["make_payment"], "transaction_arg": "transaction_id", "amount_arg": "amount",
 		"recipient_arg": "recipient", "fraud_check_tool": "fraud_check", "max_amount": 10000,
@@ -38,5 +43,44 @@ payment := {
 
 email := object.union(payment, {"call": {"tool": "send_email", "args": {"to": "ann@example.com", "subject": "s", "body": "b"}}})
 
+lookup := object.union(payment, {"call": {"tool": "lookup_customer", "args": {"customer_id": "c9"}}})
+
 # The reason codes of a deny or escalate set.
-codes_of(set) := {d.code | some d in set}
+codes_of(entries) := {e.code | some e in entries}
+
+# The contract's verdict rule, as {"verdict": ..., "codes": {...}}: deny entries deny,
+# else escalate entries escalate, else allow must be true (false denies with not_allowed).
+decision(inp) := {"verdict": "deny", "codes": denied} if {
+	denied := codes_of(tool_call.deny) with input as inp
+	count(denied) > 0
+} else := {"verdict": "escalate", "codes": escalated} if {
+	escalated := codes_of(tool_call.escalate) with input as inp
+	count(escalated) > 0
+} else := {"verdict": "allow", "codes": set()} if {
+	tool_call.allow with input as inp
+} else := {"verdict": "deny", "codes": {"not_allowed"}}
+
+allowed(inp) if decision(inp) == {"verdict": "allow", "codes": set()}
+
+denied_with(inp, codes) if decision(inp) == {"verdict": "deny", "codes": codes}
+
+escalated_with(inp, codes) if decision(inp) == {"verdict": "escalate", "codes": codes}
+
+# The message of the one entry with this code (tests pin that messages carry the values).
+message_of(entries, code) := m if {
+	some e in entries
+	e.code == code
+	m := e.message
+}
+
+test_fixtures_are_allowed_calls if {
+	allowed(payment)
+	allowed(email)
+	allowed(lookup)
+}
+
+test_fixtures_every_entry_names_its_policy_file if {
+	inp := object.union(payment, {"call": {"args": {"amount": 20000, "recipient": "MALLORY"}}})
+	sources := {e.source | some e in tool_call.deny} with input as inp
+	sources == {"policies/payment_limits.rego"}
+}

@@ -1,16 +1,18 @@
-# The same tool with the same arguments, again and again: an agent stuck in a loop.
-# `facts.repeats` counts earlier allowed calls with the same tool and canonical args hash.
+# The same tool with the same arguments again and again: an agent stuck in a loop.
+# facts.repeats counts earlier ALLOWED calls with this tool and the same canonical
+# arguments, so with max_repeats 3 the fourth identical call is denied.
 package railguard.tool_call
 
 import rego.v1
 
 deny contains {
 	"code": "loop_detected",
-	"message": sprintf("%v with these arguments was already called %v times (limit %v)", [input.call.tool, input.session.facts.repeats, limit]),
+	"message": sprintf("%v with the same arguments: %v earlier calls, the limit is %v", [input.call.tool, repeats, limit]),
 	"source": "policies/loop_detection.rego",
 } if {
-	limit := object.get(object.get(input.config, "loop", {}), "max_repeats", 3)
-	# Numbers only: OPA orders every string above every number, rego-cpp does not.
-	is_number(input.session.facts.repeats)
-	input.session.facts.repeats >= limit
+	repeats := object.get(input, ["session", "facts", "repeats"], 0)
+	limit := object.get(input, ["config", "loop", "max_repeats"], 3)
+	is_number(repeats) # numbers only: OPA orders every string above every number
+	is_number(limit)
+	repeats >= limit
 }

@@ -1,57 +1,87 @@
-# Payment amount limits, the approval threshold and the recipient allow-list.
+# Payment amounts: a hard limit (deny), an approval threshold (escalate to a person) and,
+# when configured, an allow-list of recipients.
+#
 # Arguments are schema-checked before policy; the type checks here are a second line.
+# They matter: OPA orders every string above every number, so an unchecked "5000" would
+# be over any limit, and null or false under any threshold. Numbers are only ever
+# compared with numbers.
 package railguard.tool_call
 
 import rego.v1
 
-_pay_cfg := object.get(input.config, "payments", {})
+_limits_tools := object.get(input, ["config", "payments", "tools"], ["make_payment"])
 
-_paying if input.call.tool in object.get(_pay_cfg, "tools", ["make_payment"])
+_limits_max := object.get(input, ["config", "payments", "max_amount"], 10000)
 
-_amount := object.get(input.call.args, object.get(_pay_cfg, "amount_arg", "amount"), null)
+_limits_threshold := object.get(input, ["config", "payments", "escalate_above"], 1000)
 
-_max := object.get(_pay_cfg, "max_amount", 10000)
+_limits_amount_arg := object.get(input, ["config", "payments", "amount_arg"], "amount")
 
-_threshold := object.get(_pay_cfg, "escalate_above", 1000)
+_limits_recipient_arg := object.get(input, ["config", "payments", "recipient_arg"], "recipient")
+
+_limits_applies if input.call.tool in _limits_tools
+
+_limits_amount := object.get(input, ["call", "args", _limits_amount_arg], null)
+
+_limits_recipient := object.get(input, ["call", "args", _limits_recipient_arg], null)
+
+# A payment moves a positive amount: a negative one is not under every limit, it is not
+# a payment at all (and may be a reversal in disguise).
+_limits_amount_valid if {
+	is_number(_limits_amount)
+	_limits_amount > 0
+}
+
+# %v prints a string without quotes: say so, or "5000" would read like a number.
+_limits_invalid_format := "%v must be a positive number, got the string \"%v\"" if {
+	is_string(_limits_amount)
+} else := "%v must be a positive number, got %v"
 
 deny contains {
 	"code": "amount_invalid",
-	"message": sprintf("amount must be a number, got %v", [_amount]),
+	"message": sprintf(_limits_invalid_format, [_limits_amount_arg, _limits_amount]),
 	"source": "policies/payment_limits.rego",
 } if {
-	_paying
-	not is_number(_amount)
+	_limits_applies
+	not _limits_amount_valid
 }
 
 deny contains {
 	"code": "amount_over_limit",
-	"message": sprintf("amount %v is over the limit of %v", [_amount, _max]),
+	"message": sprintf("amount %v is over the limit of %v", [_limits_amount, _limits_max]),
 	"source": "policies/payment_limits.rego",
 } if {
-	_paying
-	is_number(_amount)
-	_amount > _max
+	_limits_applies
+	_limits_amount_valid
+	is_number(_limits_max)
+	_limits_amount > _limits_max
 }
 
 escalate contains {
 	"code": "amount_needs_approval",
-	"message": sprintf("amount %v is above the approval threshold of %v", [_amount, _threshold]),
+	"message": sprintf("amount %v is above the approval threshold of %v", [_limits_amount, _limits_threshold]),
 	"source": "policies/payment_limits.rego",
 } if {
-	_paying
-	is_number(_amount)
-	_amount > _threshold
-	_amount <= _max
+	_limits_applies
+	_limits_amount_valid
+	is_number(_limits_threshold)
+	is_number(_limits_max)
+	_limits_amount > _limits_threshold
+	_limits_amount <= _limits_max
+}
+
+# Exact match: recipients are account identifiers, "acme" is not "ACME".
+_limits_recipient_listed if {
+	is_string(_limits_recipient)
+	_limits_recipient in input.config.payments.allowed_recipients
 }
 
 deny contains {
 	"code": "recipient_not_allowed",
-	"message": sprintf("recipient %v is not an allowed recipient", [_recipient]),
+	"message": sprintf("recipient %v is not among the allowed recipients %v", [_limits_recipient, allowed]),
 	"source": "policies/payment_limits.rego",
 } if {
-	_paying
-	allowed := _pay_cfg.allowed_recipients
-	not _recipient in allowed
+	_limits_applies
+	allowed := input.config.payments.allowed_recipients # absent: any recipient
+	not _limits_recipient_listed
 }
-
-_recipient := object.get(input.call.args, object.get(_pay_cfg, "recipient_arg", "recipient"), null)

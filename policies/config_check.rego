@@ -1,0 +1,75 @@
+# A mistyped deployment parameter (input.config, the [params] of railguard.toml) must not
+# switch a rule off. OPA orders every string above every number, so with
+# max_amount = "10000" no amount is ever over it; with tools = "make_payment" no call is
+# ever a payment (`tool in "make_payment"` is undefined). Such a parameter denies every
+# call, naming the key, until the deployment is fixed.
+#
+# Only the parameters whose wrong type fails OPEN are checked here, per call, so this stays
+# cheap. The others fail closed by themselves: a mistyped argument name finds no argument
+# (denied as missing), a mistyped allow-list admits nobody, a mistyped role list grants
+# nothing, a mistyped cool-down never ends. Absent keys are fine: each policy has a default.
+package railguard.tool_call
+
+import rego.v1
+
+# Limits and thresholds: compared with numbers only.
+_config_numbers := {
+	"payments": ["max_amount", "escalate_above"],
+	"budgets": ["max_calls_total", "max_tokens", "max_cost"],
+	"loop": ["max_repeats"],
+	"circuit_breaker": ["failure_threshold"],
+}
+
+# %v prints a string without quotes: quote it, or "10000" would read like a number.
+# The quotes go into the format, never into a computed string argument: one engine
+# (regopy) garbles computed strings inside sprintf.
+_config_got(value) := "the string \"%v\"" if is_string(value)
+
+_config_got(value) := "%v" if not is_string(value)
+
+deny contains {
+	"code": "config_invalid",
+	"message": sprintf(concat("", ["config %v must be an object, got ", _config_got(value)]), [section, value]),
+	"source": "policies/config_check.rego",
+} if {
+	some section in ["payments", "email", "budgets", "loop", "circuit_breaker"]
+	value := input.config[section] # absent: the policies' defaults apply
+	not is_object(value)
+}
+
+deny contains {
+	"code": "config_invalid",
+	"message": sprintf(concat("", ["config %v.%v must be a number, got ", _config_got(value)]), [section, key, value]),
+	"source": "policies/config_check.rego",
+} if {
+	some section, keys in _config_numbers
+	some key in keys
+	value := input.config[section][key]
+	not is_number(value)
+}
+
+deny contains {
+	"code": "config_invalid",
+	"message": sprintf(concat("", ["config %v.tools must be a list of tool names, got ", _config_got(value)]), [section, value]),
+	"source": "policies/config_check.rego",
+} if {
+	some section in ["payments", "email"]
+	value := input.config[section].tools
+	not is_array(value)
+}
+
+deny contains {
+	"code": "config_invalid",
+	"message": sprintf(concat("", ["config budgets.max_calls_per_tool must be an object of numbers, got ", _config_got(value)]), [value]),
+	"source": "policies/config_check.rego",
+} if {
+	value := input.config.budgets.max_calls_per_tool
+	not _config_numbers_by_name(value)
+}
+
+_config_numbers_by_name(value) if {
+	is_object(value)
+	every n in value {
+		is_number(n)
+	}
+}
