@@ -117,7 +117,7 @@ def parse_json(data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
                 f"payload is not UTF-8: {exc.reason} at byte {exc.start}", code=codes.INVALID_ENCODING
             ) from None
     try:
-        value = json.loads(data, parse_constant=_reject_constant)
+        value = json.loads(data, parse_constant=_reject_constant, parse_int=_parse_int)
     except RecursionError:
         raise InputError("payload nests too deeply", code=codes.INPUT_TOO_DEEP) from None
     except json.JSONDecodeError as exc:
@@ -125,6 +125,15 @@ def parse_json(data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
             f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", code=codes.MALFORMED_JSON
         ) from None
     return canonicalise(value, limits)
+
+
+def _parse_int(text: str) -> int:
+    # Python refuses int() of more than 4,300 digits with a ValueError that is not a JSON
+    # error; anything beyond 2^53 (16 digits) is refused by canonicalisation anyway, so a
+    # long literal is refused here, before int() spends time on it.
+    if len(text.lstrip("-")) > 16:
+        raise InputError("integer outside +/-2^53", code=codes.NUMBER_OUT_OF_RANGE)
+    return int(text)
 
 
 def _reject_constant(name: str) -> Any:

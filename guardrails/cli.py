@@ -16,6 +16,7 @@ from guardrails import codes
 from guardrails.canonical import parse_json
 from guardrails.engines import ENGINES, PolicySet, create_engine
 from guardrails.engines import opa as opa_engine
+from guardrails.engines.base import config_data
 from guardrails.errors import InputError, RailguardError
 from guardrails.model import Decision, ToolCall, Verdict
 
@@ -83,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = policy.add_parser("explain", help="show which rules fired for an input document")
     explain.add_argument("dir", nargs="?", default=str(bundled("policies")))
-    explain.add_argument("--input", required=True, help="JSON input document (the Rego input), or - for stdin")
+    explain.add_argument(
+        "--input",
+        required=True,
+        help="JSON input document (the Rego input; a top-level 'config' becomes data.railguard.config), or - for stdin",
+    )
     explain.add_argument("--engine", choices=ENGINES, default="auto")
     explain.set_defaults(run=_policy_explain)
 
@@ -232,11 +237,13 @@ def _policy_check(args: argparse.Namespace) -> int:
 
 def _policy_explain(args: argparse.Namespace) -> int:
     from guardrails.explain import explain
+    from guardrails.policytest import split_config
 
     policies = PolicySet.load(args.dir)
-    engine = create_engine(args.engine)
-    engine.prepare(policies)
-    print(explain(engine, policies, _read_json(args.input)))
+    document, config = split_config(_read_json(args.input))  # "config" beside the input goes to data
+    engine = create_engine(args.engine, pool_size=1)
+    engine.prepare(policies, config_data(config))
+    print(explain(engine, policies, document))
     return EXIT_OK
 
 

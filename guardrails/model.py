@@ -123,6 +123,7 @@ class Decision(_Frozen):
     call_id: str | None = None
     latency_ms: dict[str, float] = Field(default_factory=dict)
     policy_revision: str = ""
+    config_revision: str = ""  # the deployment parameters (data.railguard.config) it was made under
     ticket: str | None = None
     at: float = Field(default_factory=time.time)
 

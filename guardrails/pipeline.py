@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from guardrails import codes
 from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
+from guardrails.engines.base import config_data, config_revision
 from guardrails.errors import InputError, LedgerError
 from guardrails.ledger.base import (
     CALL_REQUESTED,
@@ -29,13 +30,14 @@ from guardrails.ledger.base import (
     LABELS_ADDED,
     RESULT_RECORDED,
     USAGE_REPORTED,
+    CallRecord,
     Event,
     FactsQuery,
     LedgerStore,
     SessionTx,
 )
 from guardrails.model import Agent, Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
-from guardrails.registry import SchemaCheck, ToolRegistry
+from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
 from guardrails.stages.base import Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
@@ -50,6 +52,8 @@ class _Run:
 
     checkpoint: Checkpoint
     clock: Callable[[], float] = time.time  # the Guard's clock: decision times and input.now agree
+    policy_revision: str = ""
+    config_revision: str = ""
     latency_ms: dict[str, float] = field(default_factory=dict)
     outcome: StageOutcome = field(default_factory=StageOutcome)
     stage: str = ""
@@ -77,7 +81,7 @@ class _Run:
         )
         return outcome.verdict not in (Verdict.DENY, Verdict.ERROR)
 
-    def decision(self, session_id: str, call_id: str | None, revision: str, **extra: Any) -> Decision:
+    def decision(self, session_id: str, call_id: str | None, **extra: Any) -> Decision:
         self.latency_ms["total"] = round((time.perf_counter() - self.started) * 1000, 4)
         o = self.outcome
         return Decision(
@@ -90,7 +94,8 @@ class _Run:
             session_id=session_id,
             call_id=call_id,
             latency_ms=self.latency_ms,
-            policy_revision=revision,
+            policy_revision=self.policy_revision,
+            config_revision=self.config_revision,
             at=self.clock(),
             **extra,
         )
@@ -125,12 +130,14 @@ class Guard:
         output_confidence_threshold: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.config = canonicalise(dict(config or {}))
+        self.config_revision = config_revision(self.config)
         self.engine = create_engine(engine) if isinstance(engine, str) else engine
-        self.engine.prepare(policies)
+        self.engine.prepare(policies, config_data(self.config))
         self.policy = PolicyStage(self.engine, TOOL_CALL_PACKAGE)
         self.tools = tools
         self.ledger = ledger
-        self.config = canonicalise(dict(config or {}))
+        self.ledger.record_config(self.config_revision, self.config)
         self.screeners = tuple(screeners)
         self.limits = limits
         self.result_confidence_threshold = result_confidence_threshold
@@ -142,6 +149,9 @@ class Guard:
     @property
     def revision(self) -> str:
         return self.engine.revision
+
+    def _run(self, checkpoint: Checkpoint) -> _Run:
+        return _Run(checkpoint, self.clock, self.engine.revision, self.config_revision)
 
     def close(self) -> None:
         """Release the ledger (connections and its checkpoint thread)."""
@@ -156,9 +166,9 @@ class Guard:
     # -- checkpoint 1 -------------------------------------------------------------------
     def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""
-        run = _Run(Checkpoint.SCREEN_INPUT, self.clock)
+        run = self._run(Checkpoint.SCREEN_INPUT)
         self._screen(run, payload, channel)
-        decision = run.decision(session_id, None, self.revision)
+        decision = run.decision(session_id, None)
         return self._record_plain(session_id, decision, {"channel": channel})
 
     def _screen(self, run: _Run, payload: Any, channel: str) -> bool:
@@ -171,26 +181,16 @@ class Guard:
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:
         """Decide whether ``call`` may run: canonical input, argument schema, then Rego."""
-        run = _Run(Checkpoint.AUTHORIZE, self.clock)
+        run = self._run(Checkpoint.AUTHORIZE)
         spec = self.tools.get(call.tool)
-        args: Any = None
-        rejected: str | None = None
-
-        def canonical() -> StageOutcome:
-            nonlocal args, rejected
-            try:
-                args = canonicalise(call.args, self.limits)
-                return StageOutcome()
-            except InputError as exc:
-                rejected = exc.code
-                return StageOutcome.deny(exc.code, f"arguments: {exc.message} at {exc.path}", "railguard.canonical")
-
+        canon = _CanonicalCall(call, self.limits)
         ok = (
-            run.stage_run("canonical", canonical)
-            and run.stage_run("schema", lambda: check_args(spec, call.tool, args))
-            and self._screen(run, args, "tool_args")
+            run.stage_run("canonical", canon.check)
+            and run.stage_run("schema", lambda: check_args(spec, call.tool, canon.args))
+            and self._screen(run, canon.args, "tool_args")
         )
-        call_hash = args_hash(call.tool, args if rejected is None else {"rejected": rejected})
+        call_hash = args_hash(call.tool, canon.stored_args)
+        key_value = _key_of(canon.args, spec.key_arg) if spec is not None and canon.rejected is None else None
         try:
             with self.ledger.session(call.session_id) as tx:
                 earlier = tx.find_call(call.id)
@@ -198,33 +198,42 @@ class Guard:
                     return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
                 policy_input: dict[str, Any] | None = None
                 if ok:
-                    policy_input = self._policy_input(tx, call, args, call_hash, screening_doc(run.outcome.findings))
+                    policy_input = self._policy_input(tx, call, canon, spec, key_value, call_hash, run.outcome.findings)
                     run.stage_run("policy", lambda: self.policy.run(policy_input or {}))
-                decision = run.decision(call.session_id, call.id, self.revision)
-                decision = self._append_call(
-                    tx, call, args, rejected, call_hash, spec.key_arg if spec else None, decision, policy_input
-                )
+                decision = run.decision(call.session_id, call.id)
+                decision = self._append_call(tx, call, canon, call_hash, key_value, decision, policy_input)
         except LedgerError as exc:
-            return _ledger_failure(run, call.session_id, call.id, self.revision, exc)
+            return _ledger_failure(run, call.session_id, call.id, exc)
         return decision
 
     def _policy_input(
-        self, tx: SessionTx, call: ToolCall, args: Any, call_hash: str, screening: Mapping[str, Any]
+        self,
+        tx: SessionTx,
+        call: ToolCall,
+        canon: _CanonicalCall,
+        spec: ToolSpec | None,
+        key_value: str | None,
+        call_hash: str,
+        findings: Sequence[Finding],
     ) -> dict[str, Any]:
         needs = self.policy.needs
-        keys = _key_values(args)
         facts = tx.facts(
-            FactsQuery(tool=call.tool, args_hash=call_hash, key_values=keys, all_results="all_results" in needs)
+            FactsQuery(
+                tool=call.tool,
+                args_hash=call_hash,
+                key_values=_key_values(canon.args),
+                all_results="all_results" in needs,
+            )
         )
         session: dict[str, Any] = {"id": call.session_id, "facts": facts}
         if "history" in needs:
             session["history"] = tx.history(1000)
         return {
-            "call": {"id": call.id, "tool": call.tool, "args": args},
-            "agent": _agent_doc(call.agent),
+            "call": {"id": call.id, "tool": call.tool, "args": canon.args, "key": key_value},
+            "tool": spec.traits if spec is not None else {},
+            "agent": canon.agent,
             "session": session,
-            "screening": screening,
-            "config": self.config,
+            "screening": screening_doc(findings),
             "now": self.clock(),
         }
 
@@ -232,20 +241,13 @@ class Guard:
         self,
         tx: SessionTx,
         call: ToolCall,
-        args: Any,
-        rejected: str | None,
+        canon: _CanonicalCall,
         call_hash: str,
-        key_arg: str | None,
+        key_value: str | None,
         decision: Decision,
         policy_input: Mapping[str, Any] | None,
     ) -> Decision:
-        key_value = _key_of(args, key_arg) if rejected is None else None
-        call_doc = {
-            "id": call.id,
-            "tool": call.tool,
-            "args": args if rejected is None else {"rejected": rejected},
-            "agent": _agent_doc(call.agent),
-        }
+        call_doc = {"id": call.id, "tool": call.tool, "args": canon.stored_args, "agent": canon.stored_agent}
         now = decision.at
         tx.append(
             Event(
@@ -266,8 +268,10 @@ class Guard:
                     "checkpoint": Checkpoint.AUTHORIZE.value,
                     "tool": call.tool,
                     "args_hash": call_hash,
+                    "key_value": key_value,
                     "decision": decision.model_dump(mode="json"),
-                    "input": policy_input,
+                    # The arguments are stored once, with the call: replay puts them back.
+                    "input": without_args(policy_input),
                 },
                 call.id,
             )
@@ -284,12 +288,12 @@ class Guard:
             codes.CALL_ID_CONFLICT, f"call id {call.id!r} was already used for another call", "railguard.ledger"
         )
         run.stage = "ledger"
-        return run.decision(call.session_id, call.id, self.revision)
+        return run.decision(call.session_id, call.id)
 
     # -- checkpoint 3 -------------------------------------------------------------------
     def check_result(self, result: ToolResult) -> Decision:
         """Check what a tool returned. Only an allowed, well-formed result becomes a session fact."""
-        run = _Run(Checkpoint.CHECK_RESULT, self.clock)
+        run = self._run(Checkpoint.CHECK_RESULT)
         try:
             with self.ledger.session(result.session_id) as tx:
                 record = tx.find_call(result.call_id)
@@ -336,18 +340,19 @@ class Guard:
                     run.stage_run(
                         "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
                     )
-                decision = _ticketed(tx, run.decision(result.session_id, result.call_id, self.revision))
+                decision = _ticketed(tx, run.decision(result.session_id, result.call_id))
                 if record is not None and not record.has_result:
-                    self._append_result(tx, record.tool, record.key_value, record.verdict == "allow", spec, decision)
+                    self._append_result(tx, record, result, spec, decision)
                 self._append_decision(tx, decision, {"tool": record.tool if record else None})
         except LedgerError as exc:
-            return _ledger_failure(run, result.session_id, result.call_id, self.revision, exc)
+            return _ledger_failure(run, result.session_id, result.call_id, exc)
         return decision
 
     def _append_result(
-        self, tx: SessionTx, tool: str, key_value: str | None, was_allowed: bool, spec: Any, decision: Decision
+        self, tx: SessionTx, record: CallRecord, result: ToolResult, spec: ToolSpec | None, decision: Decision
     ) -> None:
         verified = decision.verdict is Verdict.ALLOW
+        was_allowed = record.verdict == Verdict.ALLOW.value
         output = decision.rewritten
         fact: dict[str, Any] = {"ok": verified, "at": decision.at}
         if verified and isinstance(output, dict) and spec is not None:
@@ -359,11 +364,12 @@ class Guard:
                 RESULT_RECORDED,
                 decision.at,
                 {
-                    "tool": tool,
+                    "tool": record.tool,
                     "verified": verified,
                     "failed": failed,
                     "was_allowed": was_allowed,
-                    "key_value": key_value,
+                    "outcome": _outcome(verified, result),
+                    "key_value": record.key_value,
                     "fact": fact,
                     "codes": list(decision.codes),
                 },
@@ -381,11 +387,11 @@ class Guard:
         confidence: float | None = None,
     ) -> Decision:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
-        run = _Run(Checkpoint.CHECK_OUTPUT, self.clock)
+        run = self._run(Checkpoint.CHECK_OUTPUT)
         check = self._output_schema(schema) if isinstance(schema, Mapping) else schema
         if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(run, output, "output"):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
-        decision = run.decision(session_id, None, self.revision)
+        decision = run.decision(session_id, None)
         return self._record_plain(session_id, decision, {})
 
     def _output_schema(self, schema: Mapping[str, Any]) -> SchemaCheck:
@@ -424,8 +430,8 @@ class Guard:
                 decision = _ticketed(tx, decision)
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
-            run = _Run(decision.checkpoint, self.clock)
-            return _ledger_failure(run, session_id, decision.call_id, self.revision, exc)
+            run = self._run(decision.checkpoint)
+            return _ledger_failure(run, session_id, decision.call_id, exc)
         return decision
 
     def _append_decision(self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any]) -> None:
@@ -489,11 +495,20 @@ def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
     return decision
 
 
-def _ledger_failure(run: _Run, session_id: str, call_id: str | None, revision: str, exc: LedgerError) -> Decision:
+def _ledger_failure(run: _Run, session_id: str, call_id: str | None, exc: LedgerError) -> Decision:
     # Without a durable record nothing may go ahead: fail closed.
     run.outcome = StageOutcome.error(codes.LEDGER_ERROR, str(exc)[:300], "railguard.ledger")
     run.stage = "ledger"
-    return run.decision(session_id, call_id, revision)
+    return run.decision(session_id, call_id)
+
+
+def _outcome(verified: bool, result: ToolResult) -> str:
+    """What became of the call, for once-per-key tools: only a failure the tool itself reported
+    may be retried; a result that did not pass its check (HTML instead of JSON, low
+    confidence) leaves the outcome unknown, and money that may have moved is not sent again."""
+    if verified:
+        return "succeeded"
+    return "failed" if not result.ok else "unknown"
 
 
 def _agent_doc(agent: Agent) -> dict[str, Any]:
@@ -521,3 +536,55 @@ def _fact_key(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return dumps(value)
     return None
+
+
+class _CanonicalCall:
+    """A call's arguments and agent after canonicalisation; ``rejected`` holds the code when refused.
+
+    The agent is canonicalised with the same limits and codes as the arguments: its
+    attributes come from the caller and reach Rego and the ledger alike.
+    """
+
+    def __init__(self, call: ToolCall, limits: Limits) -> None:
+        self.call = call
+        self.limits = limits
+        self.args: Any = None
+        self.agent: dict[str, Any] = {}
+        self.rejected: str | None = None
+
+    def check(self) -> StageOutcome:
+        try:
+            self.agent = canonicalise(_agent_doc(self.call.agent), self.limits)
+        except InputError as exc:
+            return self._refused(exc, "agent")
+        try:
+            self.args = canonicalise(self.call.args, self.limits)
+        except InputError as exc:
+            return self._refused(exc, "arguments")
+        return StageOutcome()
+
+    def _refused(self, exc: InputError, what: str) -> StageOutcome:
+        self.rejected = exc.code
+        return StageOutcome.deny(exc.code, f"{what}: {exc.message} at {exc.path}", "railguard.canonical")
+
+    @property
+    def stored_args(self) -> Any:
+        """What the ledger keeps (and the call hash covers): never a payload that was refused."""
+        return self.args if self.rejected is None else {"rejected": self.rejected}
+
+    @property
+    def stored_agent(self) -> dict[str, Any]:
+        return self.agent if self.agent else {"id": self.call.agent.id, "rejected": self.rejected}
+
+
+def without_args(policy_input: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The policy input as the ledger stores it: ``call.args`` lives in the call's own event."""
+    if policy_input is None:
+        return None
+    call = {k: v for k, v in policy_input["call"].items() if k != "args"}
+    return {**policy_input, "call": call}
+
+
+def with_args(stored_input: Mapping[str, Any], args: Any) -> dict[str, Any]:
+    """The exact policy input again, from the stored one and the call's arguments."""
+    return {**stored_input, "call": {**stored_input["call"], "args": args}}

@@ -5,7 +5,9 @@
   safely (the real OPA engine); regopy would crash the process.
 * Decision cases (``cases/*.json``): input -> expected verdict and reason codes, run
   through the same canonicalisation and verdict rule as the Guard, on every engine.
-  Run on two engines, they are the parity suite.
+  Run on two engines, they are the parity suite. A case document carries the
+  deployment's parameters beside the input under ``config``; they are loaded where a
+  deployment puts them, ``data.railguard.config``, never into ``input``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from guardrails.canonical import canonicalise
 from guardrails.engines import PolicySet, create_engine
-from guardrails.engines.base import PolicyEngine
+from guardrails.engines.base import PolicyEngine, config_data, config_revision
 from guardrails.errors import EngineError, InputError, PolicyError
 from guardrails.model import Verdict
 from guardrails.pipeline import TOOL_CALL_PACKAGE
@@ -129,6 +131,14 @@ def without(document: Any, path: list[str]) -> Any:
     return copy
 
 
+def split_config(document: Any) -> tuple[Any, dict[str, Any]]:
+    """``(input, config)`` of a test document that carries the config beside the input."""
+    if not isinstance(document, Mapping):
+        return document, {}
+    config = document.get("config", {})
+    return {k: v for k, v in document.items() if k != "config"}, dict(config) if isinstance(config, Mapping) else {}
+
+
 def decide(stage: PolicyStage, raw_input: Any) -> StageOutcome:
     """The Guard's policy path for a ready-made input document: canonicalise, evaluate, interpret."""
     try:
@@ -139,10 +149,27 @@ def decide(stage: PolicyStage, raw_input: Any) -> StageOutcome:
 
 
 def run_cases(policies: PolicySet, engine: PolicyEngine | str, cases: list[Case]) -> list[tuple[Case, StageOutcome]]:
-    engine = create_engine(engine) if isinstance(engine, str) else engine
-    engine.prepare(policies)
-    stage = PolicyStage(engine, TOOL_CALL_PACKAGE)
-    return [(case, decide(stage, case.input)) for case in cases]
+    """Decide every case; the engine is prepared once per distinct config (its ``data``)."""
+    engine = create_engine(engine, pool_size=1) if isinstance(engine, str) else engine
+    groups: dict[str, list[int]] = {}
+    configs: dict[str, dict[str, Any]] = {}
+    for index, case in enumerate(cases):
+        _, config = split_config(case.input)
+        revision = config_revision(config)
+        configs[revision] = config
+        groups.setdefault(revision, []).append(index)
+    outcomes: list[StageOutcome | None] = [None] * len(cases)
+    for revision, members in groups.items():
+        try:
+            engine.prepare(policies, config_data(canonicalise(configs[revision])))
+        except InputError as exc:
+            for index in members:
+                outcomes[index] = StageOutcome.deny(exc.code, exc.message, "railguard.canonical")
+            continue
+        stage = PolicyStage(engine, TOOL_CALL_PACKAGE)
+        for index in members:
+            outcomes[index] = decide(stage, split_config(cases[index].input)[0])
+    return [(case, outcome) for case, outcome in zip(cases, outcomes, strict=True) if outcome is not None]
 
 
 def case_outcome(case: Case, outcome: StageOutcome) -> TestOutcome:

@@ -20,6 +20,7 @@ from guardrails.errors import ConfigError
 from guardrails.model import Finding
 
 _MAX_SCHEMA_ERRORS = 20
+_FLAGS = ("once_per_key", "untrusted_source", "outbound")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class ToolSpec:
     ``key_arg`` names the argument that identifies what a result is about (``fraud_check``
     is keyed by ``transaction_id``) so its verified result becomes a session fact.
     ``fact_fields`` are the fields of the output copied into that fact.
+    ``once_per_key``: the tool acts once per key (one payment per transaction); an
+    allowed call for a key that is pending, succeeded or of unknown outcome makes a
+    second one a duplicate. ``untrusted_source``: its output taints the session whatever
+    a detector says (web fetch, read email). ``outbound``: it sends something out
+    (email, payment, HTTP POST). Policies read these as ``input.tool``.
     """
 
     name: str
@@ -71,6 +77,19 @@ class ToolSpec:
     output: SchemaCheck | None = None
     key_arg: str | None = None
     fact_fields: tuple[str, ...] = ("status",)
+    once_per_key: bool = False
+    untrusted_source: bool = False
+    outbound: bool = False
+
+    @property
+    def traits(self) -> dict[str, Any]:
+        """``input.tool``: what the registry says of the tool being called."""
+        return {
+            "key": self.key_arg,
+            "once_per_key": self.once_per_key,
+            "untrusted_source": self.untrusted_source,
+            "outbound": self.outbound,
+        }
 
     @property
     def expects_json(self) -> bool:
@@ -104,9 +123,13 @@ class ToolRegistry:
             here = f"{where}.{name}"
             if not isinstance(entry, Mapping) or "args" not in entry:
                 raise ConfigError(f"{here}: each tool needs an 'args' JSON Schema")
-            unknown = set(entry) - {"args", "output", "key", "facts", "description"}
+            unknown = set(entry) - {"args", "output", "key", "facts", "description", *_FLAGS}
             if unknown:
                 raise ConfigError(f"{here}: unknown settings {sorted(unknown)}")
+            flags = {flag: entry.get(flag, False) for flag in _FLAGS}
+            for flag, value in flags.items():
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{here}.{flag}: must be true or false, not {value!r}")
             output = entry.get("output")
             facts = entry.get("facts", ["status"])
             if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
@@ -114,12 +137,15 @@ class ToolRegistry:
             key = entry.get("key")
             if key is not None and not isinstance(key, str):
                 raise ConfigError(f"{here}.key: must be an argument name")
+            if flags["once_per_key"] and key is None:
+                raise ConfigError(f"{here}.once_per_key: needs a 'key' argument to count calls by")
             specs[name] = ToolSpec(
                 name=name,
                 args=SchemaCheck.compile(entry["args"], f"{here}.args"),
                 output=SchemaCheck.compile(output, f"{here}.output") if output is not None else None,
                 key_arg=key,
                 fact_fields=tuple(facts),
+                **flags,
             )
         return cls(specs)
 

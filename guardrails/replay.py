@@ -1,19 +1,23 @@
 """``railguard replay``: re-decide every recorded authorization with candidate policies.
 
 Each ``decision`` event of the authorize checkpoint stores the exact policy input it
-was judged on (session facts as they were at that moment), so a candidate policy set
-sees what the live one saw, and every decision that would change is reported.
+was judged on (session facts as they were at that moment; the arguments are stored once,
+in the call's own event) and the revision of the deployment parameters it was made under
+(kept by the ledger), so a candidate policy set sees what the live one saw, and every
+decision that would change is reported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from guardrails.engines import PolicySet, create_engine
+from guardrails.engines.base import config_data
 from guardrails.ledger import SQLiteLedger
-from guardrails.ledger.base import DECISION
-from guardrails.pipeline import TOOL_CALL_PACKAGE
+from guardrails.ledger.base import CALL_REQUESTED, DECISION
+from guardrails.pipeline import TOOL_CALL_PACKAGE, with_args
 from guardrails.stages.policy import PolicyStage
 
 
@@ -41,7 +45,8 @@ class ReplayReport:
         lines = [f"{c.session_id} {c.call_id} {c.tool}: {c.before} -> {c.after}" for c in self.changes]
         lines.append(
             f"replayed {self.replayed} decisions against revision {self.revision}: "
-            f"{len(self.changes)} changed, {self.skipped} not replayable (rejected before policy)"
+            f"{len(self.changes)} changed, {self.skipped} not replayable "
+            "(rejected before policy, or no config recorded)"
         )
         return "\n".join(lines)
 
@@ -51,22 +56,33 @@ def _summary(verdict: str, codes: list[str]) -> str:
 
 
 def replay(ledger_path: str | Path, policies: PolicySet, engine_name: str = "auto") -> ReplayReport:
-    engine = create_engine(engine_name)
-    engine.prepare(policies)
-    stage = PolicyStage(engine, TOOL_CALL_PACKAGE)
+    """Re-decide each recorded authorization under the config revision it was made under."""
+    engine = create_engine(engine_name, pool_size=1)
     ledger = SQLiteLedger(ledger_path)
     report = ReplayReport(revision=policies.revision)
+    stages: dict[str, PolicyStage] = {}
+    args: dict[tuple[str, str | None], Any] = {}
     try:
         for event in ledger.events():
+            if event.type == CALL_REQUESTED:
+                args[(event.session_id, event.call_id)] = event.payload["call"].get("args")
+                continue
             if event.type != DECISION or event.payload.get("checkpoint") != "authorize":
                 continue
             recorded = event.payload["decision"]
-            policy_input = event.payload.get("input")
-            if policy_input is None:
+            stored = event.payload.get("input")
+            revision = recorded.get("config_revision", "")
+            config = ledger.config(revision)
+            if stored is None or config is None:
                 report.skipped += 1
                 continue
             report.replayed += 1
-            outcome = stage.run(policy_input)
+            stage = stages.get(revision)
+            if stage is None:
+                engine.prepare(policies, config_data(config))
+                stages.clear()  # the engine now holds this revision's data only
+                stage = stages[revision] = PolicyStage(engine, TOOL_CALL_PACKAGE)
+            outcome = stage.run(with_args(stored, args.pop((event.session_id, event.call_id), None)))
             before = _summary(recorded["verdict"], [r["code"] for r in recorded.get("reasons", [])])
             after = _summary(outcome.verdict.value, [r.code for r in outcome.reasons])
             if before != after:

@@ -22,7 +22,7 @@ _allowlist_roles := roles if {
 _allowlist_permitted if {
 	some role in _allowlist_roles
 	is_string(role)
-	tools := object.get(input, ["config", "roles", role], [])
+	tools := object.get(_config, ["roles", role], [])
 	is_array(tools)
 	input.call.tool in tools
 }

@@ -9,7 +9,7 @@ calling(tool) := object.union(payment, {"call": {"tool": tool}})
 
 test_allowlist_allows_a_tool_of_the_agents_role if {
 	allowed(payment)
-	tool_call.allow with input as payment
+	tool_call.allow with input as input_of(payment) with data.railguard.config as config_of(payment)
 }
 
 test_allowlist_allows_when_any_of_several_roles_lists_the_tool if {
@@ -18,7 +18,7 @@ test_allowlist_allows_when_any_of_several_roles_lists_the_tool if {
 
 test_allowlist_denies_a_tool_outside_the_agents_roles if {
 	denied_with(as_agent(["support_agent"]), {"tool_not_allowed_for_role"})
-	not tool_call.allow with input as as_agent(["support_agent"])
+	not tool_call.allow with input as input_of(as_agent(["support_agent"])) with data.railguard.config as config_of(as_agent(["support_agent"]))
 }
 
 test_allowlist_support_agent_may_send_email if {
@@ -95,10 +95,10 @@ test_allowlist_without_any_config_allows_nothing if {
 }
 
 test_allowlist_empty_input_is_denied_not_undefined if {
-	not tool_call.allow with input as {}
-	codes_of(tool_call.deny) == {"tool_not_allowed_for_role"} with input as {}
+	not tool_call.allow with input as input_of({}) with data.railguard.config as config_of({})
+	codes_of(tool_call.deny) == {"tool_not_allowed_for_role"} with input as input_of({}) with data.railguard.config as config_of({})
 }
 
 test_allowlist_message_names_the_tool_and_the_roles if {
-	message_of(tool_call.deny, "tool_not_allowed_for_role") == `tool make_payment is not allowed for roles ["support_agent"]` with input as as_agent(["support_agent"])
+	message_of(tool_call.deny, "tool_not_allowed_for_role") == `tool make_payment is not allowed for roles ["support_agent"]` with input as input_of(as_agent(["support_agent"])) with data.railguard.config as config_of(as_agent(["support_agent"]))
 }

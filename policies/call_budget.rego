@@ -14,7 +14,7 @@ deny contains {
 	"source": "policies/call_budget.rego",
 } if {
 	used := object.get(input, ["session", "facts", "calls", "total"], 0)
-	limit := object.get(input, ["config", "budgets", "max_calls_total"], 100)
+	limit := object.get(_config, ["budgets", "max_calls_total"], 100)
 	is_number(used)
 	is_number(limit)
 	used >= limit
@@ -25,7 +25,7 @@ deny contains {
 	"message": sprintf("%v: %v calls in this session, the budget for this tool is %v", [input.call.tool, used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	limit := input.config.budgets.max_calls_per_tool[input.call.tool] # no entry: no per-tool budget
+	limit := _config.budgets.max_calls_per_tool[input.call.tool] # no entry: no per-tool budget
 	used := object.get(input, ["session", "facts", "calls", "by_tool", input.call.tool], 0)
 	is_number(used)
 	is_number(limit)
@@ -37,7 +37,7 @@ deny contains {
 	"message": sprintf("%v tokens used in this session, the budget is %v", [used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	limit := input.config.budgets.max_tokens # absent: no token budget
+	limit := _config.budgets.max_tokens # absent: no token budget
 	used := object.get(input, ["session", "facts", "usage", "tokens"], 0)
 	is_number(used)
 	is_number(limit)
@@ -49,7 +49,7 @@ deny contains {
 	"message": sprintf("%v spent in this session, the budget is %v", [used, limit]),
 	"source": "policies/call_budget.rego",
 } if {
-	limit := input.config.budgets.max_cost # absent: no spend budget
+	limit := _config.budgets.max_cost # absent: no spend budget
 	used := object.get(input, ["session", "facts", "usage", "cost"], 0)
 	is_number(used)
 	is_number(limit)

@@ -76,6 +76,6 @@ test_call_budget_malformed_facts_are_never_compared if {
 }
 
 test_call_budget_messages_name_the_count_and_the_budget if {
-	message_of(tool_call.deny, "session_call_budget_exceeded") == "10 calls in this session, the budget is 10" with input as with_facts({"calls": {"total": 10}})
-	message_of(tool_call.deny, "tool_call_budget_exceeded") == "make_payment: 2 calls in this session, the budget for this tool is 2" with input as with_facts({"calls": {"by_tool": {"make_payment": 2}}})
+	message_of(tool_call.deny, "session_call_budget_exceeded") == "10 calls in this session, the budget is 10" with input as input_of(with_facts({"calls": {"total": 10}})) with data.railguard.config as config_of(with_facts({"calls": {"total": 10}}))
+	message_of(tool_call.deny, "tool_call_budget_exceeded") == "make_payment: 2 calls in this session, the budget for this tool is 2" with input as input_of(with_facts({"calls": {"by_tool": {"make_payment": 2}}})) with data.railguard.config as config_of(with_facts({"calls": {"by_tool": {"make_payment": 2}}}))
 }

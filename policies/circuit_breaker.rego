@@ -10,9 +10,9 @@ _breaker_consecutive := object.get(input, ["session", "facts", "failures", input
 
 _breaker_last_failure := object.get(input, ["session", "facts", "failures", input.call.tool, "last_failure_at"], null)
 
-_breaker_threshold := object.get(input, ["config", "circuit_breaker", "failure_threshold"], 3)
+_breaker_threshold := object.get(_config, ["circuit_breaker", "failure_threshold"], 3)
 
-_breaker_cooldown := object.get(input, ["config", "circuit_breaker", "cooldown_seconds"], 30)
+_breaker_cooldown := object.get(_config, ["circuit_breaker", "cooldown_seconds"], 30)
 
 _breaker_now := object.get(input, "now", null)
 

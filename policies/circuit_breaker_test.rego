@@ -75,5 +75,5 @@ test_circuit_breaker_malformed_failure_count_is_never_compared if {
 }
 
 test_circuit_breaker_message_names_the_tool_and_the_failures if {
-	message_of(tool_call.deny, "circuit_open") == "make_payment: 3 consecutive failures (threshold 3), refused for 30 s after the last failure at 990 (now 1000)" with input as failing(3, 990, {})
+	message_of(tool_call.deny, "circuit_open") == "make_payment: 3 consecutive failures (threshold 3), refused for 30 s after the last failure at 990 (now 1000)" with input as input_of(failing(3, 990, {})) with data.railguard.config as config_of(failing(3, 990, {}))
 }

@@ -1,4 +1,4 @@
-# A mistyped deployment parameter (input.config, the [params] of railguard.toml) must not
+# A mistyped deployment parameter (data.railguard.config, the [params] of railguard.toml) must not
 # switch a rule off. OPA orders every string above every number, so with
 # max_amount = "10000" no amount is ever over it; with tools = "make_payment" no call is
 # ever a payment (`tool in "make_payment"` is undefined). Such a parameter denies every
@@ -11,6 +11,14 @@
 package railguard.tool_call
 
 import rego.v1
+
+# The deployment's parameters, every policy reads them through this one rule. They are
+# OPA data (data.railguard.config, loaded once at start-up), not input: the engine parses
+# its input on every call. Absent, or not an object: every policy uses its defaults
+# (an empty object, never undefined, so that `object.get` fallbacks apply).
+default _config := {}
+
+_config := data.railguard.config if is_object(data.railguard.config)
 
 # Limits and thresholds: compared with numbers only.
 _config_numbers := {
@@ -33,7 +41,7 @@ deny contains {
 	"source": "policies/config_check.rego",
 } if {
 	some section in ["payments", "email", "budgets", "loop", "circuit_breaker"]
-	value := input.config[section] # absent: the policies' defaults apply
+	value := _config[section] # absent: the policies' defaults apply
 	not is_object(value)
 }
 
@@ -44,7 +52,7 @@ deny contains {
 } if {
 	some section, keys in _config_numbers
 	some key in keys
-	value := input.config[section][key]
+	value := _config[section][key]
 	not is_number(value)
 }
 
@@ -54,7 +62,7 @@ deny contains {
 	"source": "policies/config_check.rego",
 } if {
 	some section in ["payments", "email"]
-	value := input.config[section].tools
+	value := _config[section].tools
 	not is_array(value)
 }
 
@@ -63,7 +71,7 @@ deny contains {
 	"message": sprintf(concat("", ["config budgets.max_calls_per_tool must be an object of numbers, got ", _config_got(value)]), [value]),
 	"source": "policies/config_check.rego",
 } if {
-	value := input.config.budgets.max_calls_per_tool
+	value := _config.budgets.max_calls_per_tool
 	not _config_numbers_by_name(value)
 }
 

@@ -11,7 +11,7 @@ test_config_check_well_typed_config_is_accepted if {
 }
 
 test_config_check_absent_config_is_no_config_error if {
-	not "config_invalid" in codes_of(tool_call.deny) with input as object.remove(payment, ["config"])
+	not "config_invalid" in codes_of(tool_call.deny) with input as input_of(object.remove(payment, ["config"])) with data.railguard.config as config_of(object.remove(payment, ["config"]))
 	allowed(json.patch(payment, [
 		{"op": "remove", "path": "/config/payments"},
 		{"op": "remove", "path": "/config/budgets"},
@@ -85,7 +85,7 @@ test_config_check_unknown_keys_are_left_to_their_owners if {
 }
 
 test_config_check_message_names_the_key_and_the_value if {
-	message_of(tool_call.deny, "config_invalid") == `config payments.max_amount must be a number, got the string "10000"` with input as configured({"payments": {"max_amount": "10000"}})
-	message_of(tool_call.deny, "config_invalid") == "config loop.max_repeats must be a number, got null" with input as configured({"loop": {"max_repeats": null}})
-	message_of(tool_call.deny, "config_invalid") == `config payments.tools must be a list of tool names, got the string "make_payment"` with input as configured({"payments": {"tools": "make_payment"}})
+	message_of(tool_call.deny, "config_invalid") == `config payments.max_amount must be a number, got the string "10000"` with input as input_of(configured({"payments": {"max_amount": "10000"}})) with data.railguard.config as config_of(configured({"payments": {"max_amount": "10000"}}))
+	message_of(tool_call.deny, "config_invalid") == "config loop.max_repeats must be a number, got null" with input as input_of(configured({"loop": {"max_repeats": null}})) with data.railguard.config as config_of(configured({"loop": {"max_repeats": null}}))
+	message_of(tool_call.deny, "config_invalid") == `config payments.tools must be a list of tool names, got the string "make_payment"` with input as input_of(configured({"payments": {"tools": "make_payment"}})) with data.railguard.config as config_of(configured({"payments": {"tools": "make_payment"}}))
 }

@@ -13,12 +13,12 @@ package railguard.tool_call
 
 import rego.v1
 
-_email_tools := object.get(input, ["config", "email", "tools"], ["send_email"])
+_email_tools := object.get(_config, ["email", "tools"], ["send_email"])
 
 _email_applies if input.call.tool in _email_tools
 
 # to_arg names the recipient argument; a list of names (["to", "cc", "bcc"]) checks each.
-_email_to_arg := object.get(input, ["config", "email", "to_arg"], "to")
+_email_to_arg := object.get(_config, ["email", "to_arg"], "to")
 
 _email_recipient_args contains _email_to_arg if is_string(_email_to_arg)
 
@@ -98,7 +98,7 @@ deny contains {
 	"source": "policies/email_domains.rego",
 } if {
 	_email_applies
-	configured := input.config.email.allowed_domains # absent: any domain
+	configured := _config.email.allowed_domains # absent: any domain
 	allowed := {_email_ascii_lower(d) | some d in configured; is_string(d)}
 	some address in _email_recipients
 	_email_plain(address) # an invalid address has its own code

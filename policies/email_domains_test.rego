@@ -127,6 +127,6 @@ test_email_domains_do_not_apply_to_other_tools if {
 }
 
 test_email_domains_messages_name_the_address if {
-	message_of(tool_call.deny, "recipient_domain_not_allowed") == `recipient eve@evil.test is outside the allowed domains ["example.com"]` with input as mail("eve@evil.test")
-	message_of(tool_call.deny, "recipient_address_invalid") == "recipient a@x, b@y is not a single plain e-mail address" with input as mail("a@x, b@y")
+	message_of(tool_call.deny, "recipient_domain_not_allowed") == `recipient eve@evil.test is outside the allowed domains ["example.com"]` with input as input_of(mail("eve@evil.test")) with data.railguard.config as config_of(mail("eve@evil.test"))
+	message_of(tool_call.deny, "recipient_address_invalid") == "recipient a@x, b@y is not a single plain e-mail address" with input as input_of(mail("a@x, b@y")) with data.railguard.config as config_of(mail("a@x, b@y"))
 }

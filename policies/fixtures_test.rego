@@ -45,19 +45,26 @@ email := object.union(payment, {"call": {"tool": "send_email", "args": {"to": "a
 
 lookup := object.union(payment, {"call": {"tool": "lookup_customer", "args": {"customer_id": "c9"}}})
 
+# Fixtures carry the deployment's parameters beside the input, under "config", so a test
+# changes one parameter as it changes one argument. They reach the policies where a
+# deployment puts them, data.railguard.config; the input never holds a config.
+input_of(doc) := object.remove(doc, ["config"])
+
+config_of(doc) := object.get(doc, "config", {})
+
 # The reason codes of a deny or escalate set.
 codes_of(entries) := {e.code | some e in entries}
 
 # The contract's verdict rule, as {"verdict": ..., "codes": {...}}: deny entries deny,
 # else escalate entries escalate, else allow must be true (false denies with not_allowed).
 decision(inp) := {"verdict": "deny", "codes": denied} if {
-	denied := codes_of(tool_call.deny) with input as inp
+	denied := codes_of(tool_call.deny) with input as input_of(inp) with data.railguard.config as config_of(inp)
 	count(denied) > 0
 } else := {"verdict": "escalate", "codes": escalated} if {
-	escalated := codes_of(tool_call.escalate) with input as inp
+	escalated := codes_of(tool_call.escalate) with input as input_of(inp) with data.railguard.config as config_of(inp)
 	count(escalated) > 0
 } else := {"verdict": "allow", "codes": set()} if {
-	tool_call.allow with input as inp
+	tool_call.allow with input as input_of(inp) with data.railguard.config as config_of(inp)
 } else := {"verdict": "deny", "codes": {"not_allowed"}}
 
 allowed(inp) if decision(inp) == {"verdict": "allow", "codes": set()}
@@ -81,6 +88,6 @@ test_fixtures_are_allowed_calls if {
 
 test_fixtures_every_entry_names_its_policy_file if {
 	inp := object.union(payment, {"call": {"args": {"amount": 20000, "recipient": "MALLORY"}}})
-	sources := {e.source | some e in tool_call.deny} with input as inp
+	sources := {e.source | some e in tool_call.deny} with input as input_of(inp) with data.railguard.config as config_of(inp)
 	sources == {"policies/payment_limits.rego"}
 }

@@ -9,11 +9,11 @@ package railguard.tool_call
 
 import rego.v1
 
-_fraud_payment_tools := object.get(input, ["config", "payments", "tools"], ["make_payment"])
+_fraud_payment_tools := object.get(_config, ["payments", "tools"], ["make_payment"])
 
-_fraud_txn_arg := object.get(input, ["config", "payments", "transaction_arg"], "transaction_id")
+_fraud_txn_arg := object.get(_config, ["payments", "transaction_arg"], "transaction_id")
 
-_fraud_check_tool := object.get(input, ["config", "payments", "fraud_check_tool"], "fraud_check")
+_fraud_check_tool := object.get(_config, ["payments", "fraud_check_tool"], "fraud_check")
 
 _fraud_is_payment if input.call.tool in _fraud_payment_tools
 

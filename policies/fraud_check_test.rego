@@ -101,8 +101,8 @@ test_fraud_check_does_not_apply_to_other_tools if {
 }
 
 test_fraud_check_messages_name_the_transaction if {
-	message_of(tool_call.deny, "transaction_id_missing") == "payment needs a non-empty string transaction_id to bind a fraud check to, got 1" with input as paying_for(1)
-	message_of(tool_call.deny, "transaction_id_missing") == `payment needs a non-empty string transaction_id to bind a fraud check to, got the string ""` with input as paying_for("")
-	message_of(tool_call.deny, "fraud_check_required") == "no verified fraud_check result for transaction t2: run fraud_check for this transaction first" with input as paying_for("t2")
-	message_of(tool_call.deny, "fraud_check_failed") == "fraud_check for transaction t1 has status failed, not passed" with input as with_check({"status": "failed"})
+	message_of(tool_call.deny, "transaction_id_missing") == "payment needs a non-empty string transaction_id to bind a fraud check to, got 1" with input as input_of(paying_for(1)) with data.railguard.config as config_of(paying_for(1))
+	message_of(tool_call.deny, "transaction_id_missing") == `payment needs a non-empty string transaction_id to bind a fraud check to, got the string ""` with input as input_of(paying_for("")) with data.railguard.config as config_of(paying_for(""))
+	message_of(tool_call.deny, "fraud_check_required") == "no verified fraud_check result for transaction t2: run fraud_check for this transaction first" with input as input_of(paying_for("t2")) with data.railguard.config as config_of(paying_for("t2"))
+	message_of(tool_call.deny, "fraud_check_failed") == "fraud_check for transaction t1 has status failed, not passed" with input as input_of(with_check({"status": "failed"})) with data.railguard.config as config_of(with_check({"status": "failed"}))
 }

@@ -11,7 +11,7 @@ deny contains {
 	"source": "policies/loop_detection.rego",
 } if {
 	repeats := object.get(input, ["session", "facts", "repeats"], 0)
-	limit := object.get(input, ["config", "loop", "max_repeats"], 3)
+	limit := object.get(_config, ["loop", "max_repeats"], 3)
 	is_number(repeats) # numbers only: OPA orders every string above every number
 	is_number(limit)
 	repeats >= limit

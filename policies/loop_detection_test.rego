@@ -43,5 +43,5 @@ test_loop_detection_applies_to_every_tool if {
 }
 
 test_loop_detection_message_names_the_tool_and_the_count if {
-	message_of(tool_call.deny, "loop_detected") == "make_payment with the same arguments: 4 earlier calls, the limit is 3" with input as repeated(4)
+	message_of(tool_call.deny, "loop_detected") == "make_payment with the same arguments: 4 earlier calls, the limit is 3" with input as input_of(repeated(4)) with data.railguard.config as config_of(repeated(4))
 }

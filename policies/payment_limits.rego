@@ -9,15 +9,15 @@ package railguard.tool_call
 
 import rego.v1
 
-_limits_tools := object.get(input, ["config", "payments", "tools"], ["make_payment"])
+_limits_tools := object.get(_config, ["payments", "tools"], ["make_payment"])
 
-_limits_max := object.get(input, ["config", "payments", "max_amount"], 10000)
+_limits_max := object.get(_config, ["payments", "max_amount"], 10000)
 
-_limits_threshold := object.get(input, ["config", "payments", "escalate_above"], 1000)
+_limits_threshold := object.get(_config, ["payments", "escalate_above"], 1000)
 
-_limits_amount_arg := object.get(input, ["config", "payments", "amount_arg"], "amount")
+_limits_amount_arg := object.get(_config, ["payments", "amount_arg"], "amount")
 
-_limits_recipient_arg := object.get(input, ["config", "payments", "recipient_arg"], "recipient")
+_limits_recipient_arg := object.get(_config, ["payments", "recipient_arg"], "recipient")
 
 _limits_applies if input.call.tool in _limits_tools
 
@@ -73,7 +73,7 @@ escalate contains {
 # Exact match: recipients are account identifiers, "acme" is not "ACME".
 _limits_recipient_listed if {
 	is_string(_limits_recipient)
-	_limits_recipient in input.config.payments.allowed_recipients
+	_limits_recipient in _config.payments.allowed_recipients
 }
 
 deny contains {
@@ -82,6 +82,6 @@ deny contains {
 	"source": "policies/payment_limits.rego",
 } if {
 	_limits_applies
-	allowed := input.config.payments.allowed_recipients # absent: any recipient
+	allowed := _config.payments.allowed_recipients # absent: any recipient
 	not _limits_recipient_listed
 }

@@ -28,7 +28,7 @@ test_payment_limits_exactly_at_the_limit_escalates_not_denies if {
 test_payment_limits_over_the_limit_denies_without_escalating if {
 	denied_with(pay(10000.01), {"amount_over_limit"})
 	denied_with(pay(20000), {"amount_over_limit"})
-	count(tool_call.escalate) == 0 with input as pay(20000)
+	count(tool_call.escalate) == 0 with input as input_of(pay(20000)) with data.railguard.config as config_of(pay(20000))
 }
 
 test_payment_limits_huge_numbers_are_over_the_limit if {
@@ -88,7 +88,7 @@ test_payment_limits_unicode_recipient_listed_exactly_is_allowed if {
 test_payment_limits_deny_wins_over_escalate if {
 	inp := object.union(payment, {"call": {"args": {"amount": 5000, "recipient": "MALLORY"}}})
 	denied_with(inp, {"recipient_not_allowed"})
-	codes_of(tool_call.escalate) == {"amount_needs_approval"} with input as inp
+	codes_of(tool_call.escalate) == {"amount_needs_approval"} with input as input_of(inp) with data.railguard.config as config_of(inp)
 }
 
 test_payment_limits_over_limit_and_bad_recipient_give_both_codes if {
@@ -123,9 +123,9 @@ test_payment_limits_do_not_apply_to_other_tools if {
 }
 
 test_payment_limits_messages_name_the_amount_and_the_limit if {
-	message_of(tool_call.deny, "amount_invalid") == `amount must be a positive number, got the string "5000"` with input as pay("5000")
-	message_of(tool_call.deny, "amount_invalid") == "amount must be a positive number, got -5" with input as pay(-5)
-	message_of(tool_call.deny, "amount_over_limit") == "amount 20000 is over the limit of 10000" with input as pay(20000)
-	message_of(tool_call.escalate, "amount_needs_approval") == "amount 5000 is above the approval threshold of 1000" with input as pay(5000)
-	message_of(tool_call.deny, "recipient_not_allowed") == `recipient MALLORY is not among the allowed recipients ["ACME", "GLOBEX"]` with input as pay_to("MALLORY")
+	message_of(tool_call.deny, "amount_invalid") == `amount must be a positive number, got the string "5000"` with input as input_of(pay("5000")) with data.railguard.config as config_of(pay("5000"))
+	message_of(tool_call.deny, "amount_invalid") == "amount must be a positive number, got -5" with input as input_of(pay(-5)) with data.railguard.config as config_of(pay(-5))
+	message_of(tool_call.deny, "amount_over_limit") == "amount 20000 is over the limit of 10000" with input as input_of(pay(20000)) with data.railguard.config as config_of(pay(20000))
+	message_of(tool_call.escalate, "amount_needs_approval") == "amount 5000 is above the approval threshold of 1000" with input as input_of(pay(5000)) with data.railguard.config as config_of(pay(5000))
+	message_of(tool_call.deny, "recipient_not_allowed") == `recipient MALLORY is not among the allowed recipients ["ACME", "GLOBEX"]` with input as input_of(pay_to("MALLORY")) with data.railguard.config as config_of(pay_to("MALLORY"))
 }

@@ -20,7 +20,7 @@ package railguard.tool_call
 import rego.v1
 
 default allow := false
-allow if input.call.tool in {t | some r in input.agent.roles; some t in input.config.roles[r]}
+allow if input.call.tool in {t | some r in input.agent.roles; some t in data.railguard.config.roles[r]}
 
 deny contains {"code": "fraud_check_required", "message": "no passed fraud check"} if {
     input.call.tool == "make_payment"
@@ -35,7 +35,7 @@ escalate contains {"code": "amount_needs_approval", "message": "a person decides
     input.call.args.amount > 1000
 }
 deny contains {"code": "session_call_budget_exceeded", "message": "budget"} if {
-    input.session.facts.calls.total >= object.get(input.config, "max_calls", 1000)
+    input.session.facts.calls.total >= object.get(data.railguard.config, "max_calls", 1000)
 }
 """
 MINI_CONFIG = {"roles": {"payer": ["make_payment", "fraud_check", "lookup_customer", "send_email"]}}

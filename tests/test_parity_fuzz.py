@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from guardrails import PolicySet, create_engine
 from guardrails.engines import opa
+from guardrails.engines.base import config_data
 from guardrails.pipeline import TOOL_CALL_PACKAGE
-from guardrails.policytest import decide, load_cases
+from guardrails.policytest import decide, load_cases, split_config
 from guardrails.stages.policy import PolicyStage
 
 from .conftest import POLICIES
@@ -20,12 +21,14 @@ from .conftest import POLICIES
 pytestmark = pytest.mark.skipif(not opa.available(), reason="the OPA engine is part of the test install")
 
 BUNDLED = PolicySet.load(POLICIES)
-BASES = {case.file: case.input for case in load_cases(POLICIES)}  # one realistic base per policy file
+# One realistic base per policy file; every file's base carries the same fixture config.
+BASES = {case.file: split_config(case.input)[0] for case in load_cases(POLICIES)}
+CONFIG = split_config(load_cases(POLICIES)[0].input)[1]
 
 
 def stage(name: str) -> PolicyStage:
     engine = create_engine(name)
-    engine.prepare(BUNDLED)
+    engine.prepare(BUNDLED, config_data(CONFIG))
     return PolicyStage(engine, TOOL_CALL_PACKAGE)
 
 

@@ -9,12 +9,15 @@ from guardrails.errors import PolicyError
 ENGINES = ("auto", "opa", "regopy")
 
 
-def create_engine(name: str = "auto") -> PolicyEngine:
-    """``auto`` takes the real OPA engine when installed (faster, exact OPA semantics), else regopy."""
+def create_engine(name: str = "auto", *, pool_size: int | None = None) -> PolicyEngine:
+    """``auto`` takes the real OPA engine when installed (faster, exact OPA semantics), else regopy.
+
+    ``pool_size`` sizes the OPA engine's pool of native engines (default: one per core, at most 4).
+    """
     if name == "auto":
         name = "opa" if opa.available() else "regopy"
     if name == "opa":
-        return opa.OpaEmbeddedEngine()
+        return opa.OpaEmbeddedEngine(pool_size)
     if name == "regopy":
         return regopy.RegopyEngine()
     raise PolicyError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}", code="engine_unknown")

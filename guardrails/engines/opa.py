@@ -56,9 +56,9 @@ class OpaEmbeddedEngine:
         self._revision = ""
         self._queries: dict[str, str] = {}
 
-    def prepare(self, policies: PolicySet, *, with_tests: bool = False) -> None:
+    def prepare(self, policies: PolicySet, data: Mapping[str, Any] | None = None, *, with_tests: bool = False) -> None:
         modules = policies.modules + (policies.tests if with_tests else ())
-        engines = [self._compile(modules) for _ in range(self.pool_size)]
+        engines = [self._compile(modules, data) for _ in range(self.pool_size)]
         pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for engine in engines:
             pool.put(engine)
@@ -67,7 +67,7 @@ class OpaEmbeddedEngine:
         self._queries.clear()
 
     @staticmethod
-    def _compile(modules: tuple[PolicyModule, ...]) -> Any:
+    def _compile(modules: tuple[PolicyModule, ...], data: Mapping[str, Any] | None) -> Any:
         engine = opa_bindings.OpaEngine()
         for module in modules:
             try:
@@ -75,6 +75,11 @@ class OpaEmbeddedEngine:
             except opa_bindings.OpaError as exc:
                 text = str(exc)
                 raise PolicyError(text, location=location_from(text) or module.name) from None
+        if data:
+            try:
+                engine.add_data(dict(data))
+            except opa_bindings.OpaError as exc:  # e.g. data that collides with a package's rules
+                raise PolicyError(f"data cannot be loaded: {exc}", code="policy_data_invalid") from None
         # Compile errors that parsing does not catch (type errors, conflicts) surface on
         # the first evaluation: make that happen now, at start-up, not on a live call.
         try:

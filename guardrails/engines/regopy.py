@@ -80,11 +80,18 @@ class RegopyEngine:
             raise PolicyError("regopy is not installed: pip install regopy", code="engine_unavailable")
         self._lock = threading.Lock()
         self._modules: tuple[PolicyModule, ...] = ()
+        self._data: str | None = None
         self._interpreter: Any = None
         self._revision = ""
         self._queries: dict[str, str] = {}
 
-    def prepare(self, policies: PolicySet) -> None:
+    def prepare(self, policies: PolicySet, data: Mapping[str, Any] | None = None, *, with_tests: bool = False) -> None:
+        if with_tests and policies.tests:
+            raise PolicyError(
+                "*_test.rego files use `with`, which crashes the regopy engine: run them on opa or regorus",
+                location=policies.tests[0].name,
+                code="policy_construct_refused",
+            )
         for module in policies.modules:
             problems = forbidden_constructs(module)
             if problems:
@@ -98,8 +105,9 @@ class RegopyEngine:
         # recursion) and then evaluates the broken rule as undefined: a deny rule that can
         # never fire. Real OPA's compiler checks them at start-up when it is installed.
         if opa.available():
-            opa.OpaEmbeddedEngine(pool_size=1).prepare(policies)
+            opa.OpaEmbeddedEngine(pool_size=1).prepare(policies, data)
         self._modules = policies.modules
+        self._data = json.dumps(dict(data), ensure_ascii=False, allow_nan=False) if data else None
         with self._lock:
             self._interpreter = self._build()
         # Without OPA, at least evaluate every rule once, so errors rego-cpp does report
@@ -121,6 +129,11 @@ class RegopyEngine:
                 interpreter.add_module(module.name, module.source)
             except regopy.RegoError as exc:
                 raise PolicyError(_describe(str(exc), module), location=_location(str(exc), module)) from None
+        if self._data is not None:
+            try:
+                interpreter.add_data_json(self._data)
+            except regopy.RegoError as exc:
+                raise PolicyError(f"data cannot be loaded: {exc}", code="policy_data_invalid") from None
         return interpreter
 
     def evaluate(self, package: str, input: Mapping[str, Any]) -> PolicyAnswer:

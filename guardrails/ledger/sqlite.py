@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,17 @@ CREATE TABLE IF NOT EXISTS usage (
     session_id TEXT PRIMARY KEY, tokens INTEGER NOT NULL, cost REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS labels (
     session_id TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (session_id, label));
+CREATE TABLE IF NOT EXISTS by_key (
+    session_id TEXT NOT NULL, key_value TEXT NOT NULL, tool TEXT NOT NULL,
+    pending INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0, unknown INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, key_value, tool));
+CREATE TABLE IF NOT EXISTS configs (revision TEXT PRIMARY KEY, config TEXT NOT NULL);
 """
 
-_FACT_TABLES = ("calls", "call_counts", "repeats", "pending", "results", "failures", "usage", "labels")
+_FACT_TABLES = ("calls", "call_counts", "repeats", "pending", "results", "failures", "usage", "labels", "by_key")
+# What became of an allowed call with a key (the result checkpoint's verdict on its result).
+OUTCOMES = ("succeeded", "failed", "unknown")
 
 
 class SQLiteLedger:
@@ -152,6 +160,20 @@ class SQLiteLedger:
         for seq, sid, kind, at, call_id, payload in rows.fetchall():
             yield Event(session_id=sid, type=kind, at=at, payload=json.loads(payload), call_id=call_id, seq=seq)
 
+    def record_config(self, revision: str, config: Mapping[str, Any]) -> None:
+        """Keep the deployment parameters a decision was made under, by revision (for replay)."""
+        try:
+            self._connection().execute(
+                "INSERT OR IGNORE INTO configs (revision, config) VALUES (?, ?)",
+                (revision, json.dumps(config, ensure_ascii=False, sort_keys=True)),
+            )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger write failed: {exc}") from exc
+
+    def config(self, revision: str) -> dict[str, Any] | None:
+        row = self._connection().execute("SELECT config FROM configs WHERE revision = ?", (revision,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def sessions(self) -> list[str]:
         rows = self._connection().execute("SELECT DISTINCT session_id FROM events ORDER BY session_id")
         return [row[0] for row in rows.fetchall()]
@@ -212,6 +234,20 @@ class _SQLiteSessionTx:
         results: dict[str, dict[str, Any]] = {}
         for tool, key, fact in rows:
             results.setdefault(tool, {})[key] = json.loads(fact)
+        by_key: dict[str, dict[str, Any]] = {}
+        if query.key_values:
+            marks = ",".join("?" * len(query.key_values))
+            for tool, key, pending, succeeded, failed, unknown in conn.execute(
+                f"SELECT tool, key_value, pending, succeeded, failed, unknown FROM by_key WHERE session_id = ? "  # noqa: S608
+                f"AND key_value IN ({marks})",
+                (sid, *query.key_values),
+            ).fetchall():
+                by_key.setdefault(tool, {})[key] = {
+                    "pending": pending,
+                    "succeeded": succeeded,
+                    "failed": failed,
+                    "unknown": unknown,
+                }
         failures = {
             tool: {"consecutive": n, "last_failure_at": at}
             for tool, n, at in conn.execute(
@@ -225,6 +261,7 @@ class _SQLiteSessionTx:
             "repeats": repeats,
             "pending": pending,
             "results": results,
+            "by_key": by_key,
             "failures": failures,
             "usage": {"tokens": usage_row[0], "cost": usage_row[1]} if usage_row else {"tokens": 0, "cost": 0},
             "labels": labels,
@@ -301,11 +338,24 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
             _bump(conn, "call_counts", "tool", sid, tool, 1)
             _bump(conn, "repeats", "args_hash", sid, p["args_hash"], 1)
             _bump(conn, "pending", "tool", sid, tool, 1)
+            if p.get("key_value") is not None:
+                conn.execute(
+                    "INSERT INTO by_key (session_id, key_value, tool, pending) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (session_id, key_value, tool) DO UPDATE SET pending = pending + 1",
+                    (sid, p["key_value"], tool),
+                )
     elif event.type == RESULT_RECORDED:
         tool = p["tool"]
         conn.execute("UPDATE calls SET has_result = 1 WHERE session_id = ? AND call_id = ?", (sid, event.call_id))
         if p.get("was_allowed"):
             conn.execute("UPDATE pending SET n = MAX(n - 1, 0) WHERE session_id = ? AND tool = ?", (sid, tool))
+            outcome = p.get("outcome")
+            if p.get("key_value") is not None and outcome in OUTCOMES:
+                conn.execute(
+                    f"UPDATE by_key SET pending = MAX(pending - 1, 0), {outcome} = {outcome} + 1 "  # noqa: S608
+                    "WHERE session_id = ? AND key_value = ? AND tool = ?",
+                    (sid, p["key_value"], tool),
+                )
         if p.get("verified"):
             conn.execute(
                 "INSERT INTO failures (session_id, tool, consecutive, last_failure_at) VALUES (?, ?, 0, NULL) "

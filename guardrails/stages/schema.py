@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from guardrails import codes
-from guardrails.canonical import Limits, canonicalise
+from guardrails.canonical import Limits, canonicalise, parse_json
 from guardrails.errors import InputError
 from guardrails.model import Finding
 from guardrails.registry import SchemaCheck, ToolSpec
@@ -36,15 +35,15 @@ def against(findings: tuple[Finding, ...], code: str, what: str, rewritten: Any 
 
 def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
     """Check a tool's output; ``rewritten`` carries the parsed JSON when the tool returned text."""
-    value = output
-    if spec.expects_json and isinstance(value, bytes | str):
-        value = _parse_promised_json(value, spec.name)
-        if isinstance(value, StageOutcome):
-            return value
     try:
-        value = canonicalise(value, limits)
+        if spec.expects_json and isinstance(output, bytes | str):
+            value = parse_json(output, limits)  # the one parser: same limits, same codes as the CLI
+        else:
+            value = canonicalise(output, limits)
     except InputError as exc:
-        return StageOutcome.deny(exc.code, f"result of {spec.name!r}: {exc.message} at {exc.path}", SOURCE)
+        if exc.code in (codes.MALFORMED_JSON, codes.INVALID_ENCODING):
+            return _not_json(output, spec.name)
+        return StageOutcome.deny(exc.code, f"result of {spec.name!r}: {exc.message} at {exc.path or '$'}", SOURCE)
     findings = spec.output.errors(value, f"{SOURCE}:{spec.name}.output") if spec.output is not None else ()
     return against(
         findings,
@@ -54,16 +53,12 @@ def check_result(spec: ToolSpec, output: Any, limits: Limits) -> StageOutcome:
     )
 
 
-def _parse_promised_json(raw: bytes | str, tool: str) -> Any:
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        snippet = raw[:80].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:80]
-        finding = Finding(kind="not_json", detail=f"starts with {snippet!r}", source=f"{SOURCE}:{tool}.output")
-        return StageOutcome.deny(
-            codes.RESULT_NOT_JSON, f"{tool!r} promised JSON and returned something else", SOURCE, (finding,)
-        )
+def _not_json(raw: bytes | str, tool: str) -> StageOutcome:
+    snippet = raw[:80].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:80]
+    finding = Finding(kind="not_json", detail=f"starts with {snippet!r}", source=f"{SOURCE}:{tool}.output")
+    return StageOutcome.deny(
+        codes.RESULT_NOT_JSON, f"{tool!r} promised JSON and returned something else", SOURCE, (finding,)
+    )
 
 
 def check_output(output: Any, schema: type[BaseModel] | SchemaCheck | None) -> StageOutcome:
