@@ -56,7 +56,7 @@ test_config_check_sections_must_be_objects if {
 # The parameters below are not checked here: a wrong type already fails closed.
 
 test_config_check_mistyped_argument_name_fails_closed_by_itself if {
-	denied_with(configured({"payments": {"transaction_arg": 1}}), {"transaction_id_missing"})
+	denied_with(configured({"payments": {"transaction_arg": 1}}), {"transaction_id_missing", "payment_not_keyed"})
 	denied_with(configured({"payments": {"amount_arg": null}}), {"amount_invalid"})
 }
 
@@ -67,7 +67,7 @@ test_config_check_mistyped_allow_list_fails_closed_by_itself if {
 }
 
 test_config_check_mistyped_role_list_fails_closed_by_itself if {
-	inp := object.union(configured({"roles": {"support_agent": "send_email"}}), {"agent": {"roles": ["support_agent"]}, "call": email.call})
+	inp := object.union(configured({"roles": {"support_agent": "send_email"}}), {"agent": {"roles": ["support_agent"]}, "call": email.call, "tool": email.tool})
 	denied_with(inp, {"tool_not_allowed_for_role"})
 	denied_with(object.union(payment, {"config": "payments"}), {"tool_not_allowed_for_role"})
 }

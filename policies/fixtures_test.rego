@@ -30,10 +30,12 @@ facts := {
 	"failures": {},
 	"usage": {"tokens": 10, "cost": 0.1},
 	"labels": [],
+	"by_key": {},
 }
 
 payment := {
-	"call": {"id": "c1", "tool": "make_payment", "args": {"transaction_id": "t1", "amount": 100, "currency": "EUR", "recipient": "ACME"}},
+	"call": {"id": "c1", "tool": "make_payment", "key": "t1", "args": {"transaction_id": "t1", "amount": 100, "currency": "EUR", "recipient": "ACME"}},
+	"tool": {"key": "transaction_id", "once_per_key": true, "untrusted_source": false, "outbound": true},
 	"agent": {"id": "bot", "roles": ["payments_agent"], "attributes": {}},
 	"session": {"id": "s1", "facts": facts},
 	"screening": {"pii": [], "injection": {"score": 0, "signals": []}},
@@ -41,9 +43,15 @@ payment := {
 	"now": 1000,
 }
 
-email := object.union(payment, {"call": {"tool": "send_email", "args": {"to": "ann@example.com", "subject": "s", "body": "b"}}})
+email := object.union(payment, {
+	"call": {"tool": "send_email", "key": null, "args": {"to": "ann@example.com", "subject": "s", "body": "b"}},
+	"tool": {"key": null, "once_per_key": false, "outbound": true},
+})
 
-lookup := object.union(payment, {"call": {"tool": "lookup_customer", "args": {"customer_id": "c9"}}})
+lookup := object.union(payment, {
+	"call": {"tool": "lookup_customer", "key": null, "args": {"customer_id": "c9"}},
+	"tool": {"key": null, "once_per_key": false, "outbound": false},
+})
 
 # Fixtures carry the deployment's parameters beside the input, under "config", so a test
 # changes one parameter as it changes one argument. They reach the policies where a

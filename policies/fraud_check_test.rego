@@ -81,7 +81,8 @@ test_fraud_check_unicode_transaction_id_needs_its_own_check if {
 
 test_fraud_check_arg_and_tool_names_are_configurable if {
 	inp := {
-		"call": {"tool": "make_payment", "args": {"payment_ref": "p7", "amount": 10, "recipient": "ACME"}},
+		"call": {"tool": "make_payment", "key": "p7", "args": {"payment_ref": "p7", "amount": 10, "recipient": "ACME"}},
+		"tool": {"key": "payment_ref", "once_per_key": true},
 		"agent": payment.agent,
 		"session": {"id": "s1", "facts": {"results": {"risk_check": {"p7": {"status": "passed"}}}}},
 		"config": object.union(config, {"payments": {"transaction_arg": "payment_ref", "fraud_check_tool": "risk_check"}}),
