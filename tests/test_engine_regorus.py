@@ -1,19 +1,22 @@
 """The regorus engine (gordon-to-regorus): every hazard of ENGINES.md neutralised in the engine layer."""
 
+import gc
+import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 pytest.importorskip("regorus")
 
-import regorus  # noqa: E402
+import regorus
 
-from guardrails.engines.base import PolicySet  # noqa: E402
-from guardrails.engines.regorus import RegorusEngine, _binding, native  # noqa: E402
-from guardrails.errors import EngineError, PolicyError  # noqa: E402
+from guardrails.engines.base import PolicySet
+from guardrails.engines.regorus import _PER_THREAD, RegorusEngine, _binding, native
+from guardrails.errors import EngineError, PolicyError
 
-from .conftest import POLICIES  # noqa: E402
+from .conftest import POLICIES
 
 PACKAGE = "railguard.tool_call"
 
@@ -42,6 +45,15 @@ test_fails if {
     tool_call.allow with input as {"amount": 5000}
 }
 """
+
+PRINTING = (
+    SIMPLE
+    + """deny contains {"code": "p", "message": "m"} if {
+  print("amount is", input.amount)
+  false
+}
+"""
+)
 
 WITH_CONFIG = """package railguard.tool_call
 import rego.v1
@@ -96,6 +108,34 @@ def test_a_new_prepare_reaches_threads_that_built_engines_before():
         assert all(a.allow == [False] for a in pool.map(lambda _: engine.evaluate(PACKAGE, {"amount": 5}), range(40)))
 
 
+def test_an_engine_collected_while_its_threads_live_leaves_them_to_drop_its_natives(monkeypatch):
+    # A native engine dropped by another thread than its own is leaked with a RuntimeError.
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    barrier = threading.Barrier(2)
+
+    def on_both_threads(pool, call, *args):
+        def task(_):
+            barrier.wait(timeout=10)  # two tasks, two workers: each worker runs one
+            return call(*args)
+
+        return list(pool.map(task, range(2)))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        engine = prepared()
+        assert all(a.allow == [True] for a in on_both_threads(pool, engine.evaluate, PACKAGE, {"amount": 5}))
+        collected = weakref.ref(engine)
+        del engine
+        gc.collect()
+        assert collected() is None
+        other = prepared()
+        assert all(a.allow == [True] for a in on_both_threads(pool, other.evaluate, PACKAGE, {"amount": 5}))
+        owners = on_both_threads(pool, lambda: [owner() for owner, _ in _PER_THREAD.states.values()])
+        assert owners == [[other], [other]]  # the collected engine's natives were dropped in their threads
+    gc.collect()
+    assert unraisable == []
+
+
 def test_native_panic_from_another_thread_becomes_engine_error():
     foreign = regorus.Engine()  # created here, used from another thread: pyo3 panics
     caught = []
@@ -103,7 +143,7 @@ def test_native_panic_from_another_thread_becomes_engine_error():
     def use():
         try:
             native(foreign.eval_query_as_json, "x := 1")
-        except BaseException as exc:  # noqa: BLE001 - what escapes is the point of the test
+        except BaseException as exc:  # what escapes is the point
             caught.append(exc)
 
     worker = threading.Thread(target=use)
@@ -266,9 +306,7 @@ def test_evaluate_before_prepare_is_an_engine_error():
 
 
 def test_print_in_a_policy_writes_nothing_to_stdout(capfd):
-    source = (
-        SIMPLE + 'deny contains {"code": "p", "message": "m"} if {\n  print("amount is", input.amount)\n  false\n}\n'
-    )
+    source = PRINTING
     engine = prepared({"p.rego": source})
     capfd.readouterr()
     assert engine.evaluate(PACKAGE, {"amount": 5}).allow == [True]
@@ -278,9 +316,7 @@ def test_print_in_a_policy_writes_nothing_to_stdout(capfd):
 
 
 def test_print_lines_go_to_the_on_print_handler():
-    source = (
-        SIMPLE + 'deny contains {"code": "p", "message": "m"} if {\n  print("amount is", input.amount)\n  false\n}\n'
-    )
+    source = PRINTING
     lines = []
     engine = prepared({"p.rego": source}, on_print=lines.append)
     engine.evaluate(PACKAGE, {"amount": 5})

@@ -45,12 +45,12 @@ def test_unknown_event_types_are_refused(tmp_path):
 
 def test_the_wal_is_checkpointed_in_the_background(tmp_path):
     ledger = SQLiteLedger(tmp_path / "l.db", checkpoint_interval_s=0.05)
+    main_size = os.path.getsize(tmp_path / "l.db")  # before any write: a checkpoint may run mid-loop
     for i in range(200):
         with ledger.session("s") as tx:
             tx.append(Event("s", "usage_reported", float(i), {"tokens": 1, "cost": 0.0}))
     wal = tmp_path / "l.db-wal"
     deadline = time.time() + 5
-    main_size = os.path.getsize(tmp_path / "l.db")
     while time.time() < deadline and os.path.getsize(tmp_path / "l.db") == main_size:
         time.sleep(0.05)
     assert os.path.getsize(tmp_path / "l.db") > main_size  # pages were copied back from the WAL

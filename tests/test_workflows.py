@@ -79,17 +79,17 @@ def test_the_same_call_repeated_is_a_loop(guard):
 
 
 def test_the_per_tool_budget_holds_across_calls(guard):
-    # The payments deployment allows 20 payments a session.
-    check = ToolCall(tool="fraud_check", args={"transaction_id": "t"}, session_id="s", agent=AGENT)
-    guard.authorize(check)
-    guard.check_result(ToolResult(call_id=check.id, session_id="s", output={"status": "passed"}))
+    # The payments deployment allows 20 payments a session (each its own, checked transaction).
     codes = []
     for n in range(21):
+        check = ToolCall(tool="fraud_check", args={"transaction_id": f"t{n}"}, session_id="s", agent=AGENT)
+        guard.authorize(check)
+        guard.check_result(ToolResult(call_id=check.id, session_id="s", output={"status": "passed"}))
         pay = ToolCall(
             tool="make_payment",
             session_id="s",
             agent=AGENT,
-            args={"transaction_id": "t", "amount": 10 + n, "currency": "EUR", "recipient": "INITECH-PAYROLL"},
+            args={"transaction_id": f"t{n}", "amount": 10 + n, "currency": "EUR", "recipient": "INITECH-PAYROLL"},
         )
         codes.append(guard.authorize(pay).codes)
     assert codes[:20] == [()] * 20
