@@ -18,6 +18,7 @@ from jsonschema.exceptions import SchemaError
 from guardrails.config import read_document
 from guardrails.errors import ConfigError
 from guardrails.model import Finding
+from guardrails.schema_regex import check_patterns, ecma_validator
 
 _MAX_SCHEMA_ERRORS = 20
 _FLAGS = ("once_per_key", "untrusted_source", "outbound")
@@ -36,10 +37,15 @@ class SchemaCheck:
             raise ConfigError(f"{where}: a JSON Schema must be an object, not {type(schema).__name__}")
         schema = dict(schema)
         try:
-            validator_class = jsonschema.validators.validator_for(schema)
+            # JSON Schema patterns are ECMA-262: `$` is the end of the string ("EUR\n" does not
+            # match ^[A-Z]{3}$), \d is ASCII only. A Python-only construct is refused here.
+            check_patterns(schema)
+            validator_class = ecma_validator(jsonschema.validators.validator_for(schema))
             validator_class.check_schema(schema)
         except SchemaError as exc:
             raise ConfigError(f"{where}: invalid JSON Schema: {exc.message}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{where}: invalid JSON Schema pattern: {exc}") from None
         return cls(schema, validator_class(schema, format_checker=validator_class.FORMAT_CHECKER))
 
     def errors(self, value: Any, source: str) -> tuple[Finding, ...]:

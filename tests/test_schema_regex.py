@@ -341,3 +341,51 @@ def test_the_expected_answers_are_javascripts():
         ["node", "-e", script], input=json.dumps(rows), capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(found.stdout) == [expected for _, _, expected in rows]
+
+
+# -- through the tool registry: every schema the Guard compiles is ECMA-262 ----------------
+def test_bundled_payment_currency_with_a_trailing_newline_is_refused():
+    from guardrails import ToolRegistry
+
+    from .conftest import PAYMENTS
+
+    spec = ToolRegistry.from_file(PAYMENTS / "tools.json").get("make_payment")
+    args = {"transaction_id": "t1", "amount": 1, "recipient": "ACME"}
+    assert spec.args.errors({**args, "currency": "EUR"}, "t") == ()
+    for value in ("EUR\n", "EUR\r\n", "\nEUR", "EU\nR"):
+        assert spec.args.errors({**args, "currency": value}, "t"), value
+
+
+def test_every_pattern_in_the_bundled_tools_refuses_a_newline_suffixed_value():
+    import json
+
+    from guardrails import ToolRegistry
+
+    from .conftest import PAYMENTS
+
+    tools = json.loads((PAYMENTS / "tools.json").read_text())
+    registry = ToolRegistry.from_file(PAYMENTS / "tools.json")
+    checked = 0
+    for name, entry in tools.items():
+        for arg, prop in entry["args"].get("properties", {}).items():
+            if "pattern" in prop:
+                assert registry.get(name).args.errors({arg: "EUR\n"}, "t"), f"{name}.{arg}"
+                checked += 1
+    assert checked >= 1
+
+
+def test_registry_refuses_a_python_only_pattern_at_start_up():
+    from guardrails import ToolRegistry
+    from guardrails.errors import ConfigError
+
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "(?i)^abc\\Z"}}}
+    with pytest.raises(ConfigError, match="code"):
+        ToolRegistry.from_mapping({"t": {"args": schema}})
+
+
+def test_output_schemas_passed_to_check_output_are_ecma_too(make_guard):
+    guard = make_guard()
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}}}
+    assert guard.check_output({"id": "123"}, session_id="s", schema=schema).allowed
+    assert guard.check_output({"id": "123\n"}, session_id="s", schema=schema).codes == ("output_schema_mismatch",)
+    assert guard.check_output({"id": "١٢٣"}, session_id="s", schema=schema).codes == ("output_schema_mismatch",)
