@@ -14,8 +14,7 @@ from typing import Any
 
 from guardrails import codes
 from guardrails.canonical import parse_json
-from guardrails.engines import ENGINES, PolicySet, create_engine
-from guardrails.engines import opa as opa_engine
+from guardrails.engines import ENGINES, PolicySet, create_engine, installed, test_engine
 from guardrails.engines.base import config_data
 from guardrails.errors import InputError, RailguardError
 from guardrails.model import Decision, ToolCall, Verdict
@@ -156,9 +155,7 @@ def render(decision: Decision) -> str:
 
 # -- policy ------------------------------------------------------------------------------------
 def _engines(choice: str) -> list[str]:
-    if choice != "all":
-        return [choice]
-    return ["opa", "regopy"] if opa_engine.available() else ["regopy"]
+    return installed() if choice == "all" else [choice]
 
 
 def _policy_test(args: argparse.Namespace) -> int:
@@ -166,15 +163,10 @@ def _policy_test(args: argparse.Namespace) -> int:
 
     policies = PolicySet.load(args.dir)
     results: list[TestOutcome] = []
+    rego_engine = ""
     if policies.tests:
-        if not opa_engine.available():
-            print(
-                "railguard: *_test.rego files need the OPA engine (they use `with`, which crashes regopy):\n"
-                "  pip install --ignore-requires-python opa-golib-python-bindings",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        results += run_rego_tests(policies)
+        rego_engine = test_engine()
+        results += run_rego_tests(policies, rego_engine)
     cases = load_cases(args.dir)
     per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]] = {}
     for engine in _engines(args.engine):
@@ -187,8 +179,9 @@ def _policy_test(args: argparse.Namespace) -> int:
         if args.verbose or not r.passed:
             print(f"{'PASS' if r.passed else 'FAIL'}: {r.name}" + (f"\n      {r.detail}" if r.detail else ""))
     print("-" * 60)
+    rego_count = sum(1 for r in results if r.name.startswith("data."))
     print(
-        f"rego tests: {sum(1 for r in results if r.name.startswith('data.'))}, decision cases: {len(cases)} "
+        f"rego tests: {rego_count}{f' on {rego_engine}' if rego_engine else ''}, decision cases: {len(cases)} "
         f"x engines {', '.join(per_engine)}"
     )
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
@@ -224,13 +217,13 @@ def _parity(per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]]) -
 def _policy_check(args: argparse.Namespace) -> int:
     policies = PolicySet.load(args.dir)
     for name in _engines(args.engine):
-        engine = create_engine(name)
-        if isinstance(engine, opa_engine.OpaEmbeddedEngine):
+        engine = create_engine(name, pool_size=1)
+        if engine.supports_with:
             engine.prepare(policies, with_tests=True)
             tests = f"and {len(policies.tests)} test files "
         else:
             engine.prepare(policies)
-            tests = "(test files need the opa engine) "
+            tests = "(test files need opa or regorus) "
         print(f"ok: {len(policies.modules)} policies {tests}compile on {name} (revision {policies.revision})")
     return EXIT_OK
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrails.canonical import canonicalise
-from guardrails.engines import PolicySet, create_engine
+from guardrails.engines import PolicySet, create_engine, test_engine
 from guardrails.engines.base import PolicyEngine, config_data, config_revision
 from guardrails.errors import EngineError, InputError, PolicyError
 from guardrails.model import Verdict
@@ -52,10 +52,11 @@ def rego_tests(policies: PolicySet) -> Iterator[tuple[str, str]]:
                 yield package.group(1), rule
 
 
-def run_rego_tests(policies: PolicySet) -> list[TestOutcome]:
-    from guardrails.engines.opa import OpaEmbeddedEngine
-
-    engine = OpaEmbeddedEngine(pool_size=1)
+def run_rego_tests(policies: PolicySet, engine_name: str | None = None) -> list[TestOutcome]:
+    """Evaluate every ``test_*`` rule; on OPA when installed, else regorus (both run ``with``)."""
+    engine = create_engine(engine_name or test_engine(), pool_size=1)
+    if not engine.supports_with:
+        raise PolicyError(f"the {engine.name} engine cannot run *_test.rego files", code="engine_unavailable")
     engine.prepare(policies, with_tests=True)
     outcomes = []
     for package, rule in rego_tests(policies):

@@ -99,8 +99,14 @@ deny contains {
 } if {
 	_email_applies
 	configured := _config.email.allowed_domains # absent: any domain
-	allowed := {_email_ascii_lower(d) | some d in configured; is_string(d)}
+	allowed := _email_allowed_domains(configured)
 	some address in _email_recipients
 	_email_plain(address) # an invalid address has its own code
 	not _email_domain(address) in allowed
 }
+
+# A mistyped list (a string, a number) admits nobody. Iterating a string is undefined in
+# OPA but an evaluation error in regorus: check the type first, so every engine agrees.
+_email_allowed_domains(configured) := {_email_ascii_lower(d) | some d in configured; is_string(d)} if {
+	is_array(configured)
+} else := set()

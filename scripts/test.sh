@@ -9,6 +9,7 @@ echo "== ruff format"; .venv/bin/ruff format --check guardrails adapters tests b
 echo "== mypy --strict"; .venv/bin/mypy
 echo "== railguard policy test policies/"; .venv/bin/railguard policy test policies/
 echo "== railguard demo"; .venv/bin/railguard demo > /dev/null && echo "demo passed"
+echo "== plain pip install . in a fresh venv: policy tests and demo"; bash scripts/plain-install.sh
 echo "== benchmark (smoke run; the full run is python bench/authorize.py)"
 .venv/bin/python bench/authorize.py --calls 300 --histories 0,100,1000 --quick
 echo "== pytest"; .venv/bin/python -m pytest -n auto -q "$@"

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from guardrails import Agent, Guard, PolicySet, SQLiteLedger, ToolCall, ToolRegistry
-from guardrails.engines import opa
+from guardrails.engines import installed
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
 PAYMENTS = ROOT / "examples" / "payments"
-ENGINES = ["opa", "regopy"] if opa.available() else ["regopy"]
+ENGINES = installed()
 
 # A small policy of the contract's shape, so pipeline tests do not depend on the bundled set.
 MINI_POLICY = """

@@ -167,7 +167,15 @@ def test_keyboard_interrupt_and_system_exit_are_not_swallowed():
         native(exiting)
 
 
-def test_syntax_error_raises_policy_error_with_file_and_line():
+@pytest.fixture
+def regorus_alone(monkeypatch):
+    """As after a plain install on Python < 3.14: no OPA compiler checks the policies first."""
+    from guardrails.engines import opa
+
+    monkeypatch.setattr(opa, "opa_bindings", None)
+
+
+def test_syntax_error_raises_policy_error_with_file_and_line(regorus_alone):
     source = "package railguard.tool_call\nimport rego.v1\n\nallow if {\n  input.x ==\n}\n"
     with pytest.raises(PolicyError) as caught:
         prepared({"broken.rego": source})
@@ -200,7 +208,7 @@ def test_rego_v0_syntax_is_refused_and_import_rego_v1_accepted():
         ("allow := 1\nallow := 2", "lazy.rego:4", "conflicts"),
     ],
 )
-def test_errors_regorus_reports_lazily_stop_prepare(body, location, words):
+def test_errors_regorus_reports_lazily_stop_prepare(regorus_alone, body, location, words):
     with pytest.raises(PolicyError) as caught:
         prepared({"lazy.rego": f"package railguard.tool_call\nimport rego.v1\n{body}\n"})
     assert caught.value.location == location
@@ -354,3 +362,13 @@ def test_the_bundled_policies_prepare_with_config_data():
     engine.prepare(policies, {"railguard": {"config": {}}})
     engine.prepare(policies, {"railguard": {"config": {}}}, with_tests=True)
     assert engine.revision == policies.revision
+
+
+def test_unsafe_rule_is_an_error_verdict_on_regorus_even_without_opa(regorus_alone):
+    # Without OPA's compiler at start-up, regorus finds the unsafe variable only when the
+    # rule's body succeeds: an engine error (fail closed), never a deny that silently never fires.
+    source = "package railguard.tool_call\nimport rego.v1\ndefault allow := true\ndeny contains x if { input.a }\n"
+    e = RegorusEngine()
+    e.prepare(PolicySet.from_sources({"p.rego": source}))
+    with pytest.raises(EngineError, match="unsafe"):
+        e.evaluate("railguard.tool_call", {"a": True})

@@ -32,7 +32,7 @@ def stage(name: str) -> PolicyStage:
     return PolicyStage(engine, TOOL_CALL_PACKAGE)
 
 
-OPA, REGOPY = stage("opa"), stage("regopy")
+OPA, REGOPY, REGORUS = stage("opa"), stage("regopy"), stage("regorus")
 
 scalars = st.one_of(
     st.none(),
@@ -82,6 +82,8 @@ def summary(outcome):
     tool=st.one_of(st.none(), st.sampled_from(["make_payment", "send_email", "fraud_check", "lookup_customer", "rm"])),
     roles=st.one_of(st.none(), st.lists(st.sampled_from(["payments_agent", "support_agent", "root", ""]), max_size=2)),
 )
-def test_opa_and_regopy_decide_identically_on_random_inputs(base, args, facts, tool, roles):
+def test_every_embedded_engine_decides_as_opa_on_random_inputs(base, args, facts, tool, roles):
     document = mutate(BASES[base], args, facts, tool, roles)
-    assert summary(decide(REGOPY, document)) == summary(decide(OPA, document))
+    expected = summary(decide(OPA, document))
+    assert summary(decide(REGOPY, document)) == expected
+    assert summary(decide(REGORUS, document)) == expected

@@ -27,9 +27,9 @@ def test_every_policy_has_tests_and_cases():
     assert len(CASES) >= 60
 
 
-@needs_opa
-def test_rego_tests_all_pass():
-    outcomes = run_rego_tests(BUNDLED)
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e in ("opa", "regorus")])
+def test_rego_tests_all_pass(engine):
+    outcomes = run_rego_tests(BUNDLED, engine)
     assert len(outcomes) == len(list(rego_tests(BUNDLED))) >= 40
     failed = [f"{o.name}: {o.detail}" for o in outcomes if not o.passed]
     assert failed == []
@@ -52,8 +52,10 @@ def test_parity_embedded_engines_decide_identically(decided):
         return outcome.verdict, sorted(r.code for r in outcome.reasons), sorted(r.source for r in outcome.reasons)
 
     diffs = [
-        (case.name, summary(a), summary(b))
-        for (case, a), (_, b) in zip(decided["opa"], decided["regopy"], strict=True)
+        (other, case.name, summary(a), summary(b))
+        for other in ENGINES
+        if other != "opa"
+        for (case, a), (_, b) in zip(decided["opa"], decided[other], strict=True)
         if summary(a) != summary(b)
     ]
     assert diffs == []

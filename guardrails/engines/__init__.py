@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
-from guardrails.engines import opa, regopy
+from guardrails.engines import opa, regopy, regorus
 from guardrails.engines.base import PolicyAnswer, PolicyEngine, PolicyModule, PolicySet
 from guardrails.errors import PolicyError
 
-ENGINES = ("auto", "opa", "regopy")
+ENGINES = ("auto", "opa", "regorus", "regopy")
+_MODULES = {"opa": opa, "regorus": regorus, "regopy": regopy}
+
+
+def installed() -> list[str]:
+    """The engines this environment can run, best first (``auto`` takes the first)."""
+    return [name for name, module in _MODULES.items() if module.available()]
+
+
+def test_engine() -> str:
+    """The engine that runs ``*_test.rego`` files: the first installed one that handles ``with``."""
+    for name in installed():
+        if name in ("opa", "regorus"):
+            return name
+    raise PolicyError(
+        "*_test.rego files need an engine that runs `with` (opa or regorus): pip install gordon-to-regorus",
+        code="engine_unavailable",
+    )
 
 
 def create_engine(name: str = "auto", *, pool_size: int | None = None) -> PolicyEngine:
-    """``auto`` takes the real OPA engine when installed (faster, exact OPA semantics), else regopy.
+    """``auto`` takes the real OPA engine when installed (exact OPA semantics), else regorus, else regopy.
 
     ``pool_size`` sizes the OPA engine's pool of native engines (default: one per core, at most 4).
     """
     if name == "auto":
-        name = "opa" if opa.available() else "regopy"
+        name = next(iter(installed()), "regopy")
     if name == "opa":
         return opa.OpaEmbeddedEngine(pool_size)
+    if name == "regorus":
+        return regorus.RegorusEngine()
     if name == "regopy":
         return regopy.RegopyEngine()
     raise PolicyError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}", code="engine_unknown")
 
 
-__all__ = ["ENGINES", "PolicyAnswer", "PolicyEngine", "PolicyModule", "PolicySet", "create_engine"]
+__all__ = [
+    "ENGINES",
+    "PolicyAnswer",
+    "PolicyEngine",
+    "PolicyModule",
+    "PolicySet",
+    "create_engine",
+    "installed",
+    "test_engine",
+]

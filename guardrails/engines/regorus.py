@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guardrails.engines import opa
 from guardrails.engines.base import (
     PolicyAnswer,
     PolicyModule,
@@ -56,7 +57,7 @@ from guardrails.engines.base import (
 from guardrails.errors import EngineError, PolicyError
 
 try:  # optional: the engine is chosen at start-up, the import must not break the core
-    import regorus  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    import regorus
 except ImportError:  # pragma: no cover - exercised where the package is absent
     regorus = None
 
@@ -208,6 +209,11 @@ class RegorusEngine:
         except (TypeError, ValueError) as exc:
             raise PolicyError(f"policy data is not JSON: {exc}", code="policy_data_invalid") from None
         compiled = _Compiled(modules, len(policies.modules), data_json)
+        # regorus checks rule safety lazily: an unsafe `deny contains x if { input.a }` passes
+        # the start-up probe and is an evaluation error (an `error` verdict, fail closed) only
+        # when its body first succeeds. OPA's compiler refuses it at start-up when installed.
+        if opa.available():
+            opa.OpaEmbeddedEngine(pool_size=1).prepare(policies, data, with_tests=with_tests)
         try:
             template, packages = _build(compiled)
             # regorus finds unknown functions and rule conflicts only when a rule is evaluated:
