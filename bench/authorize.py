@@ -35,7 +35,7 @@ from guardrails.config import load_settings  # noqa: E402
 from guardrails.engines import PolicySet, create_engine  # noqa: E402
 from guardrails.engines import opa as opa_engine  # noqa: E402
 from guardrails.factory import guard_from_settings  # noqa: E402
-from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard  # noqa: E402
+from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard, with_args  # noqa: E402
 
 CONFIG = ROOT / "examples" / "payments" / "railguard.toml"
 AGENT = Agent(id="bench", roles=("payments_agent",))
@@ -128,7 +128,8 @@ def run(history: int, calls: int, peer_calls: int, engine: str, tmp: Path) -> di
 
     # The exact policy input the Guard built, evaluated by the engine alone.
     last = next(e for e in reversed(list(guard.ledger.events(sessions[0]))) if e.type == "decision")
-    policy_input = last.payload["input"]
+    call_event = next(e for e in guard.ledger.events(sessions[0]) if e.call_id == last.call_id)
+    policy_input = with_args(last.payload["input"], call_event.payload["call"]["args"])
     bare = timed(lambda: guard.engine.evaluate(TOOL_CALL_PACKAGE, policy_input), calls)
 
     peer_input = {"call": {"tool": "make_payment", "args": payment("x", 1).args}, "history": events}

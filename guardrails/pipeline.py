@@ -22,7 +22,7 @@ from guardrails import codes
 from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
 from guardrails.engines.base import config_data, config_revision
-from guardrails.errors import InputError, LedgerError
+from guardrails.errors import ConfigError, InputError, LedgerError
 from guardrails.ledger.base import (
     CALL_REQUESTED,
     DECISION,
@@ -135,6 +135,12 @@ class Guard:
         self.engine = create_engine(engine) if isinstance(engine, str) else engine
         self.engine.prepare(policies, config_data(self.config))
         self.policy = PolicyStage(self.engine, TOOL_CALL_PACKAGE)
+        problems = self.policy.config_errors()
+        if problems:
+            raise ConfigError(
+                "the deployment parameters are invalid: " + "; ".join(r.message for r in problems),
+                code=problems[0].code,
+            )
         self.tools = tools
         self.ledger = ledger
         self.ledger.record_config(self.config_revision, self.config)

@@ -168,8 +168,11 @@ def run_cases(policies: PolicySet, engine: PolicyEngine | str, cases: list[Case]
                 outcomes[index] = StageOutcome.deny(exc.code, exc.message, "railguard.canonical")
             continue
         stage = PolicyStage(engine, TOOL_CALL_PACKAGE)
+        problems = stage.config_errors()
         for index in members:
-            outcomes[index] = decide(stage, split_config(cases[index].input)[0])
+            # With config errors the Guard refuses to start: nothing is allowed.
+            refused = StageOutcome(Verdict.DENY, problems) if problems else None
+            outcomes[index] = refused or decide(stage, split_config(cases[index].input)[0])
     return [(case, outcome) for case, outcome in zip(cases, outcomes, strict=True) if outcome is not None]
 
 

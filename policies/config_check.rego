@@ -1,11 +1,13 @@
 # A mistyped deployment parameter (data.railguard.config, the [params] of railguard.toml) must not
 # switch a rule off. OPA orders every string above every number, so with
 # max_amount = "10000" no amount is ever over it; with tools = "make_payment" no call is
-# ever a payment (`tool in "make_payment"` is undefined). Such a parameter denies every
-# call, naming the key, until the deployment is fixed.
+# ever a payment (`tool in "make_payment"` is undefined).
 #
-# Only the parameters whose wrong type fails OPEN are checked here, per call, so this stays
-# cheap. The others fail closed by themselves: a mistyped argument name finds no argument
+# The parameters are data, fixed at start-up, so they are checked once, not per call (this
+# check was a third of a decision's evaluation): Railguard evaluates `config_errors` when it
+# prepares the policies and refuses to start while it is not empty, naming each key
+# (the contract's start-up check, docs/rego-contract.md). Only the parameters whose wrong
+# type fails OPEN are checked here. The others fail closed by themselves: a mistyped argument name finds no argument
 # (denied as missing), a mistyped allow-list admits nobody, a mistyped role list grants
 # nothing, a mistyped cool-down never ends. Absent keys are fine: each policy has a default.
 package railguard.tool_call
@@ -35,7 +37,7 @@ _config_got(value) := "the string \"%v\"" if is_string(value)
 
 _config_got(value) := "%v" if not is_string(value)
 
-deny contains {
+config_errors contains {
 	"code": "config_invalid",
 	"message": sprintf(concat("", ["config %v must be an object, got ", _config_got(value)]), [section, value]),
 	"source": "policies/config_check.rego",
@@ -45,7 +47,7 @@ deny contains {
 	not is_object(value)
 }
 
-deny contains {
+config_errors contains {
 	"code": "config_invalid",
 	"message": sprintf(concat("", ["config %v.%v must be a number, got ", _config_got(value)]), [section, key, value]),
 	"source": "policies/config_check.rego",
@@ -56,7 +58,7 @@ deny contains {
 	not is_number(value)
 }
 
-deny contains {
+config_errors contains {
 	"code": "config_invalid",
 	"message": sprintf(concat("", ["config %v.tools must be a list of tool names, got ", _config_got(value)]), [section, value]),
 	"source": "policies/config_check.rego",
@@ -66,7 +68,7 @@ deny contains {
 	not is_array(value)
 }
 
-deny contains {
+config_errors contains {
 	"code": "config_invalid",
 	"message": sprintf(concat("", ["config budgets.max_calls_per_tool must be an object of numbers, got ", _config_got(value)]), [value]),
 	"source": "policies/config_check.rego",

@@ -11,7 +11,7 @@ test_config_check_well_typed_config_is_accepted if {
 }
 
 test_config_check_absent_config_is_no_config_error if {
-	not "config_invalid" in codes_of(tool_call.deny) with input as input_of(object.remove(payment, ["config"])) with data.railguard.config as config_of(object.remove(payment, ["config"]))
+	count(tool_call.config_errors) == 0 with data.railguard.config as {}
 	allowed(json.patch(payment, [
 		{"op": "remove", "path": "/config/payments"},
 		{"op": "remove", "path": "/config/budgets"},
@@ -85,7 +85,13 @@ test_config_check_unknown_keys_are_left_to_their_owners if {
 }
 
 test_config_check_message_names_the_key_and_the_value if {
-	message_of(tool_call.deny, "config_invalid") == `config payments.max_amount must be a number, got the string "10000"` with input as input_of(configured({"payments": {"max_amount": "10000"}})) with data.railguard.config as config_of(configured({"payments": {"max_amount": "10000"}}))
-	message_of(tool_call.deny, "config_invalid") == "config loop.max_repeats must be a number, got null" with input as input_of(configured({"loop": {"max_repeats": null}})) with data.railguard.config as config_of(configured({"loop": {"max_repeats": null}}))
-	message_of(tool_call.deny, "config_invalid") == `config payments.tools must be a list of tool names, got the string "make_payment"` with input as input_of(configured({"payments": {"tools": "make_payment"}})) with data.railguard.config as config_of(configured({"payments": {"tools": "make_payment"}}))
+	message_of(tool_call.config_errors, "config_invalid") == `config payments.max_amount must be a number, got the string "10000"` with data.railguard.config as {"payments": {"max_amount": "10000"}}
+	message_of(tool_call.config_errors, "config_invalid") == "config loop.max_repeats must be a number, got null" with data.railguard.config as {"loop": {"max_repeats": null}}
+	message_of(tool_call.config_errors, "config_invalid") == `config payments.tools must be a list of tool names, got the string "make_payment"` with data.railguard.config as {"payments": {"tools": "make_payment"}}
+}
+
+test_config_check_errors_do_not_depend_on_the_call if {
+	# Checked once at start-up, with an empty input: no rule may read the input.
+	count(tool_call.config_errors) == 1 with data.railguard.config as {"loop": {"max_repeats": "3"}} with input as {}
+	count(tool_call.config_errors) == 1 with data.railguard.config as {"loop": {"max_repeats": "3"}} with input as input_of(payment)
 }

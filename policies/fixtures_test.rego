@@ -63,9 +63,13 @@ config_of(doc) := object.get(doc, "config", {})
 # The reason codes of a deny or escalate set.
 codes_of(entries) := {e.code | some e in entries}
 
-# The contract's verdict rule, as {"verdict": ..., "codes": {...}}: deny entries deny,
+# The contract's verdict rule, as {"verdict": ..., "codes": {...}}: a config with errors
+# is refused at start-up (nothing is allowed: config_invalid), else deny entries deny,
 # else escalate entries escalate, else allow must be true (false denies with not_allowed).
-decision(inp) := {"verdict": "deny", "codes": denied} if {
+decision(inp) := {"verdict": "deny", "codes": problems} if {
+	problems := codes_of(tool_call.config_errors) with data.railguard.config as config_of(inp)
+	count(problems) > 0
+} else := {"verdict": "deny", "codes": denied} if {
 	denied := codes_of(tool_call.deny) with input as input_of(inp) with data.railguard.config as config_of(inp)
 	count(denied) > 0
 } else := {"verdict": "escalate", "codes": escalated} if {

@@ -47,6 +47,27 @@ class PolicyStage:
             )
         return frozenset(value)
 
+    def config_errors(self) -> tuple[Reason, ...]:
+        """The contract's start-up check: ``config_errors`` entries for the loaded ``data``.
+
+        Deployment parameters are data, fixed at start-up: a mistyped one is found once,
+        here, and the deployment refuses to start, instead of being re-checked per call.
+        """
+        try:
+            defined, value = self.engine.document(package_path(self.package, "config_errors"), {})
+        except EngineError as exc:
+            raise PolicyError(
+                f"{self.source}.config_errors cannot be evaluated: {exc}", code="policy_eval_error"
+            ) from None
+        if not defined:
+            return ()
+        entries = _entries([value], f"{self.source}.config_errors")
+        if entries is None:
+            raise PolicyError(
+                f"{self.source}.config_errors must be a set of objects with a 'code'", code="policy_undefined"
+            )
+        return entries
+
     def run(self, input: Mapping[str, Any]) -> StageOutcome:
         try:
             answer = self.engine.evaluate(self.package, input)
