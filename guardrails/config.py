@@ -11,7 +11,7 @@ and paths are resolved relative to the file, so a deployment is reproducible.
     durability = "normal"          # normal (survives a crash) | full (survives power loss)
 
     [limits]
-    max_bytes = 1048576
+    max_bytes = 262144
     max_depth = 32
 
     [thresholds]
@@ -46,9 +46,9 @@ class RailguardSection(_Strict):
 
 
 class LimitsSection(_Strict):
-    max_bytes: int = Field(default=1 << 20, gt=0)
+    max_bytes: int = Field(default=256 * 1024, gt=0)
     max_depth: int = Field(default=32, gt=0, le=256)
-    max_nodes: int = Field(default=100_000, gt=0)
+    max_nodes: int = Field(default=5_000, gt=0)
 
 
 class ThresholdsSection(_Strict):
