@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from guardrails import codes
 from guardrails.errors import InputError
 
@@ -164,5 +166,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Canonical JSON text: sorted keys, no whitespace; the basis of call hashes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON text of a canonical value: sorted keys, no whitespace; the basis of call hashes.
+
+    Only canonical values: orjson writes NaN as null, and canonicalisation refused it before.
+    """
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

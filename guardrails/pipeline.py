@@ -61,12 +61,11 @@ class _Run:
 
     def stage_run(self, name: str, fn: Callable[[], StageOutcome]) -> bool:
         """Run a stage; return False when the checkpoint must stop (deny or error)."""
-        t0 = time.perf_counter()
-        try:
-            outcome = fn()
-        except Exception as exc:  # a stage that breaks is an error verdict, never a pass
-            outcome = StageOutcome.error(codes.STAGE_FAILED, f"{name}: {type(exc).__name__}: {exc}"[:300], name)
-        self.latency_ms[name] = round((time.perf_counter() - t0) * 1000, 4)
+        return self.fold(name, *timed_stage(name, fn))
+
+    def fold(self, name: str, outcome: StageOutcome, ms: float) -> bool:
+        """Add a stage's outcome (run elsewhere, e.g. outside the ledger's write lock)."""
+        self.latency_ms[name] = ms
         # The stage that decided: the last one to block, or the last one run when all passed.
         if outcome.verdict is not Verdict.ALLOW or self.outcome.verdict is Verdict.ALLOW:
             self.stage = name
@@ -99,6 +98,16 @@ class _Run:
             at=self.clock(),
             **extra,
         )
+
+
+def timed_stage(name: str, fn: Callable[[], StageOutcome]) -> tuple[StageOutcome, float]:
+    """Run a stage and time it; a stage that raises is an ``error`` outcome, never a pass."""
+    t0 = time.perf_counter()
+    try:
+        outcome = fn()
+    except Exception as exc:
+        outcome = StageOutcome.error(codes.STAGE_FAILED, f"{name}: {type(exc).__name__}: {exc}"[:300], name)
+    return outcome, round((time.perf_counter() - t0) * 1000, 4)
 
 
 def args_hash(tool: str, args: Any) -> str:
@@ -197,15 +206,31 @@ class Guard:
         )
         call_hash = args_hash(call.tool, canon.stored_args)
         key_value = _key_of(canon.args, spec.key_arg) if spec is not None and canon.rejected is None else None
+
+        def judge(tx: SessionTx) -> tuple[dict[str, Any], StageOutcome, float]:
+            policy_input = self._policy_input(tx, call, canon, spec, key_value, call_hash, run.outcome.findings)
+            return policy_input, *timed_stage("policy", lambda: self.policy.run(policy_input))
+
         try:
+            # Decide outside the write lock, on a snapshot of the session, so that threads on
+            # other sessions evaluate in parallel; then append only if the session did not move
+            # on meanwhile, else decide again inside the lock (the result is as if serial).
+            judged: tuple[dict[str, Any], StageOutcome, float] | None = None
+            if ok:
+                with self.ledger.read(call.session_id) as snapshot:
+                    if snapshot.find_call(call.id) is None:
+                        seen = snapshot.version()
+                        judged = judge(snapshot)
             with self.ledger.session(call.session_id) as tx:
                 earlier = tx.find_call(call.id)
                 if earlier is not None:
                     return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
                 policy_input: dict[str, Any] | None = None
                 if ok:
-                    policy_input = self._policy_input(tx, call, canon, spec, key_value, call_hash, run.outcome.findings)
-                    run.stage_run("policy", lambda: self.policy.run(policy_input or {}))
+                    if judged is None or tx.version() != seen:
+                        judged = judge(tx)
+                    policy_input, outcome, ms = judged
+                    run.fold("policy", outcome, ms)
                 decision = run.decision(call.session_id, call.id)
                 decision = self._append_call(tx, call, canon, call_hash, key_value, decision, policy_input)
         except LedgerError as exc:
