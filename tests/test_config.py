@@ -101,3 +101,21 @@ def test_a_tool_registry_that_is_not_json_is_refused(tmp_path):
     path.write_text("{ nope")
     with pytest.raises(ConfigError, match="not valid JSON"):
         ToolRegistry.from_file(path)
+
+
+def test_a_mistyped_limit_refuses_to_start_instead_of_disabling_the_rule(tmp_path):
+    # max_amount = "10000": OPA orders every string above every number, no amount would ever be over it.
+    from guardrails import Guard, PolicySet, SQLiteLedger, ToolRegistry
+    from guardrails.errors import ConfigError
+
+    from .conftest import PAYMENTS, POLICIES
+
+    with pytest.raises(ConfigError) as caught:
+        Guard(
+            policies=PolicySet.load(POLICIES),
+            tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
+            ledger=SQLiteLedger(tmp_path / "l.db"),
+            config={"payments": {"max_amount": "10000"}, "loop": {"max_repeats": None}},
+        )
+    assert caught.value.code == "config_invalid"
+    assert "payments.max_amount" in caught.value.message and "loop.max_repeats" in caught.value.message
