@@ -94,11 +94,18 @@ def native(call: Callable[..., Any], *args: Any) -> Any:
     try:
         return call(*args)
     except Exception as exc:
-        raise _native_error(exc) from None  # the cause would carry the Rust backtrace
+        error = _native_error(exc)  # not chained: the cause would carry the Rust backtrace
     except BaseException as exc:
         if not _is_panic(exc):
             raise  # KeyboardInterrupt, SystemExit, GeneratorExit
-        raise _native_error(exc, "native panic: ") from None
+        error = _native_error(exc, "native panic: ")
+    # Raised outside the handler, and with this frame's references dropped: a traceback that
+    # kept `call` (a method of a native engine) alive in a reference cycle would let the cyclic
+    # GC free the engine on another thread, which regorus refuses (a leak and a stderr report).
+    try:
+        raise error from None
+    finally:
+        del error, call, args
 
 
 def _native_error(exc: BaseException, prefix: str = "") -> NativeError:
