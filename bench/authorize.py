@@ -139,6 +139,8 @@ def run(history: int, calls: int, peer_calls: int, engine: str, tmp: Path) -> di
     for name, engine_name, n in (("opa-full", "opa", peer_calls), ("regopy-full", "regopy", max(20, peer_calls // 20))):
         if engine_name == "opa" and not opa_engine.available():
             continue
+        if engine_name == "regopy" and history > 1000:
+            continue  # its input parsing is worse than linear: seconds per call at 10,000 prior calls
         peer = create_engine(engine_name)
         peer.prepare(full)
         expected = history > 0
@@ -214,7 +216,7 @@ def largest_inputs(engine: str, tmp: Path, repeat: int) -> list[dict[str, Any]]:
     for name, args in shapes.items():
         samples = []
         for i in range(repeat):
-            call = ToolCall(tool="bulk", args=args, session_id=f"big-{i % 10}", agent=agent)
+            call = ToolCall(tool="bulk", args=args, session_id=f"big-{i}", agent=agent)
             t0 = time.perf_counter()
             decision = guard.authorize(call)
             samples.append(time.perf_counter() - t0)

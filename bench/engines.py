@@ -39,7 +39,8 @@ def measure(name: str, calls: int, tmp: Path) -> dict[str, Any]:
     seed_session(guard, "seed", 20)
     for i in range(200):
         guard.authorize(lookup(f"w{i % 10}", i))
-    ours = timed(lambda c=iter(range(10**9)): guard.authorize(lookup(f"s{next(c) % 50}", next(c))), calls)
+    counter = iter(range(10**9))
+    ours = timed(lambda: guard.authorize(lookup(f"s{next(counter) % 50}", next(counter))), calls)
     last = next(
         e for e in reversed(list(guard.ledger.events("seed"))) if e.type == "decision" and e.payload.get("input")
     )
