@@ -5,6 +5,8 @@ The decision cases pin what each policy must decide; this looks for inputs nobod
 as the oracle. Deterministic (derandomised) so CI never flakes.
 """
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -72,7 +74,13 @@ def summary(outcome):
     return outcome.verdict.value, sorted(r.code for r in outcome.reasons)
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI runs 300 derandomised examples; a longer random run by hand: RAILGUARD_FUZZ_EXAMPLES=3000 pytest this file.
+EXAMPLES = int(os.environ.get("RAILGUARD_FUZZ_EXAMPLES", "300"))
+
+
+@settings(
+    max_examples=EXAMPLES, derandomize=EXAMPLES == 300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     base=st.sampled_from(sorted(BASES)),
     args=st.dictionaries(st.sampled_from(ARG_NAMES), values, max_size=3),
