@@ -374,7 +374,9 @@ class Guard:
                 decision = _ticketed(tx, run.decision(result.session_id, result.call_id))
                 if record is not None and not record.has_result:
                     self._append_result(tx, record, result, spec, decision)
-                self._append_decision(tx, decision, {"tool": record.tool if record else None})
+                # An untrusted source taints the session whatever a detector said of its output.
+                taint = ("untrusted_content",) if spec is not None and spec.untrusted_source else ()
+                self._append_decision(tx, decision, {"tool": record.tool if record else None}, taint)
         except LedgerError as exc:
             return _ledger_failure(run, result.session_id, result.call_id, exc)
         return decision
@@ -465,7 +467,9 @@ class Guard:
             return _ledger_failure(run, session_id, decision.call_id, exc)
         return decision
 
-    def _append_decision(self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any]) -> None:
+    def _append_decision(
+        self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any], labels: Sequence[str] = ()
+    ) -> None:
         tx.append(
             Event(
                 decision.session_id,
@@ -477,9 +481,9 @@ class Guard:
         )
         # What entered the agent's context (user text, tool output) labels the session for good.
         if decision.checkpoint in (Checkpoint.SCREEN_INPUT, Checkpoint.CHECK_RESULT):
-            labels = context_labels(decision.findings)
-            if labels:
-                tx.append(Event(decision.session_id, LABELS_ADDED, decision.at, {"labels": labels}, decision.call_id))
+            found = sorted({*context_labels(decision.findings), *labels})
+            if found:
+                tx.append(Event(decision.session_id, LABELS_ADDED, decision.at, {"labels": found}, decision.call_id))
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
