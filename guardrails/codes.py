@@ -43,6 +43,12 @@ STAGE_FAILED: Final = "stage_failed"
 # -- confidence -------------------------------------------------------------------
 LOW_CONFIDENCE: Final = "low_confidence"
 
+# -- screening --------------------------------------------------------------------
+PII_BLOCKED: Final = "pii_blocked"
+PII_NEEDS_REVIEW: Final = "pii_needs_review"
+PROMPT_INJECTION: Final = "prompt_injection"
+PROMPT_INJECTION_SUSPECTED: Final = "prompt_injection_suspected"
+
 #: Every code Railguard itself emits, with the sentence a reader sees in the docs.
 DOCUMENTED: Final[dict[str, str]] = {
     MALFORMED_JSON: "The request body or file is not valid JSON.",
@@ -69,4 +75,8 @@ DOCUMENTED: Final[dict[str, str]] = {
     ENGINE_ERROR: "The policy engine failed while evaluating; treated as deny.",
     STAGE_FAILED: "A stage (e.g. a screener) raised instead of answering; treated as deny.",
     LOW_CONFIDENCE: "The result's confidence is below the threshold; a person decides.",
+    PII_BLOCKED: "The payload carries PII or a secret whose configured action is block.",
+    PII_NEEDS_REVIEW: "The payload carries PII whose configured action is escalate; a person decides.",
+    PROMPT_INJECTION: "The text scores above the channel's deny threshold for prompt injection.",
+    PROMPT_INJECTION_SUSPECTED: "The text is in the channel's uncertain band for prompt injection; a person decides.",
 }

@@ -17,7 +17,12 @@ and paths are resolved relative to the file, so a deployment is reproducible.
     [thresholds]
     result_confidence = 0.5
 
-    [params]                       # becomes input.config for the policies
+    [screening]                    # PII and prompt-injection screeners at every checkpoint
+    pii = true
+    injection = true
+    pii_actions = { default = "redact", CREDIT_CARD = "block" }
+
+    [params]                       # becomes data.railguard.config for the policies
     roles = { payer = ["make_payment", "fraud_check"] }
 """
 
@@ -56,8 +61,21 @@ class ThresholdsSection(_Strict):
     output_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
+class ScreeningSection(_Strict):
+    """``[screening]``: which screeners run at every checkpoint, and what happens to each PII type.
+
+    ``pii_actions`` maps an entity type (``EMAIL_ADDRESS``, ``CREDIT_CARD``, ``API_KEY``...) or
+    ``default`` to ``allow | redact | mask | hash | block | escalate``. Needs the ``screening`` extra.
+    """
+
+    pii: bool = False
+    injection: bool = False
+    pii_actions: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(_Strict):
     railguard: RailguardSection = RailguardSection()
+    screening: ScreeningSection = ScreeningSection()
     limits: LimitsSection = LimitsSection()
     thresholds: ThresholdsSection = ThresholdsSection()
     params: dict[str, Any] = Field(default_factory=dict)

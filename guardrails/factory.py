@@ -7,9 +7,11 @@ from pathlib import Path
 from guardrails.canonical import Limits
 from guardrails.config import Settings, load_settings
 from guardrails.engines import PolicySet
+from guardrails.errors import ConfigError
 from guardrails.ledger import SQLiteLedger
 from guardrails.pipeline import Guard
 from guardrails.registry import ToolRegistry
+from guardrails.stages.base import Screener
 
 
 def guard_from_config(path: str | Path, *, ledger_path: str | Path | None = None, engine: str | None = None) -> Guard:
@@ -30,4 +32,24 @@ def guard_from_settings(
         limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
         result_confidence_threshold=settings.thresholds.result_confidence,
         output_confidence_threshold=settings.thresholds.output_confidence,
+        screeners=screeners_from(settings),
     )
+
+
+def screeners_from(settings: Settings) -> list[Screener]:
+    """The screeners ``[screening]`` asks for (imported only then: they need the screening extra)."""
+    section = settings.screening
+    found: list[Screener] = []
+    if section.pii:
+        from guardrails.screening import PiiActions, PiiScreener
+
+        actions = dict(section.pii_actions)
+        default = actions.pop("default", "redact")
+        found.append(PiiScreener(PiiActions(default=default, by_entity=actions)))
+    if section.injection:
+        try:
+            from guardrails.screening import InjectionScreener
+        except ImportError as exc:
+            raise ConfigError(f"[screening] injection needs the screening extra: {exc}") from None
+        found.append(InjectionScreener())
+    return found

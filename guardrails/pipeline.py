@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cachetools import LRUCache
 from pydantic import BaseModel
@@ -154,6 +154,9 @@ class Guard:
         self.ledger = ledger
         self.ledger.record_config(self.config_revision, self.config)
         self.screeners = tuple(screeners)
+        # PII never rests in clear: a screener that can scrub cleans what the ledger stores.
+        scrubbers = [s.scrub for s in self.screeners if isinstance(s, Scrubbing)]
+        self._scrub: Callable[[Any], Any] | None = scrubbers[0] if scrubbers else None
         self.limits = limits
         self.result_confidence_threshold = result_confidence_threshold
         self.output_confidence_threshold = output_confidence_threshold
@@ -164,6 +167,12 @@ class Guard:
     @property
     def revision(self) -> str:
         return self.engine.revision
+
+    @contextmanager
+    def _write(self, session_id: str) -> Iterator[SessionTx]:
+        """The ledger's write transaction, with stored payloads scrubbed of PII when screening is on."""
+        with self.ledger.session(session_id) as tx:
+            yield tx if self._scrub is None else _ScrubbingTx(tx, self._scrub)
 
     def _run(self, checkpoint: Checkpoint) -> _Run:
         return _Run(checkpoint, self.clock, self.engine.revision, self.config_revision)
@@ -221,7 +230,7 @@ class Guard:
                     if snapshot.find_call(call.id) is None:
                         seen = snapshot.version()
                         judged = judge(snapshot)
-            with self.ledger.session(call.session_id) as tx:
+            with self._write(call.session_id) as tx:
                 earlier = tx.find_call(call.id)
                 if earlier is not None:
                     return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
@@ -326,7 +335,7 @@ class Guard:
         """Check what a tool returned. Only an allowed, well-formed result becomes a session fact."""
         run = self._run(Checkpoint.CHECK_RESULT)
         try:
-            with self.ledger.session(result.session_id) as tx:
+            with self._write(result.session_id) as tx:
                 record = tx.find_call(result.call_id)
                 spec = self.tools.get(record.tool) if record else None
                 if record is None or spec is None:
@@ -446,7 +455,7 @@ class Guard:
         usage = canonicalise({"tokens": tokens, "cost": float(cost)})
         if tokens < 0 or cost < 0:
             raise InputError("usage must be non-negative", code=codes.NUMBER_OUT_OF_RANGE)
-        with self.ledger.session(session_id) as tx:
+        with self._write(session_id) as tx:
             tx.append(Event(session_id, USAGE_REPORTED, self.clock(), usage))
 
     def add_labels(self, session_id: str, labels: Sequence[str]) -> None:
@@ -454,12 +463,12 @@ class Guard:
         labels = canonicalise(list(labels))
         if not all(isinstance(label, str) and 0 < len(label) <= 256 for label in labels):
             raise InputError("labels must be non-empty strings of at most 256 characters", code=codes.UNSUPPORTED_TYPE)
-        with self.ledger.session(session_id) as tx:
+        with self._write(session_id) as tx:
             tx.append(Event(session_id, LABELS_ADDED, self.clock(), {"labels": sorted(set(labels))}))
 
     def _record_plain(self, session_id: str, decision: Decision, extra: Mapping[str, Any]) -> Decision:
         try:
-            with self.ledger.session(session_id) as tx:
+            with self._write(session_id) as tx:
                 decision = _ticketed(tx, decision)
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
@@ -487,6 +496,41 @@ class Guard:
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
+
+
+@runtime_checkable
+class Scrubbing(Protocol):
+    """A screener that can clean a payload for storage (every PII span masked, whatever its action)."""
+
+    def scrub(self, payload: Any) -> Any: ...
+
+
+# The parts of an event payload that carry content; ids, hashes and fact keys stay as they are.
+_CONTENT = ("call", "decision", "input", "fact")
+
+
+class _ScrubbingTx:
+    """A session transaction whose appended events have their content scrubbed first."""
+
+    def __init__(self, tx: SessionTx, scrub: Callable[[Any], Any]) -> None:
+        self._tx = tx
+        self._scrub_payload = scrub
+
+    def facts(self, query: FactsQuery) -> dict[str, Any]:
+        return self._tx.facts(query)
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        return self._tx.history(limit)
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        return self._tx.find_call(call_id)
+
+    def version(self) -> int:
+        return self._tx.version()
+
+    def append(self, event: Event) -> int:
+        payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in event.payload.items()}
+        return self._tx.append(replace(event, payload=payload))
 
 
 def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
