@@ -7,6 +7,7 @@ Exit codes: 0 success (or ``allow``), 1 a denial, failed test or changed decisio
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--engine", choices=ENGINES, default=None)
     check.add_argument("--json", action="store_true", help="print only the Decision JSON")
     check.set_defaults(run=_check)
+
+    screen = sub.add_parser("screen", help="screen text for PII and prompt injection; one Decision JSON per text")
+    screen.add_argument("source", nargs="?", default="-", help="a text file, or - for stdin (default)")
+    screen.add_argument("--channel", choices=("user", "tool_output", "tool_args", "output"), default="user")
+    screen.add_argument(
+        "--jsonl", action="store_true", help='input is JSON lines {"text": ..., "channel"?: ...}; one Decision per line'
+    )
+    screen.add_argument(
+        "--config", default=None, help="railguard.toml whose [screening] to use (default: PII + injection)"
+    )
+    screen.set_defaults(run=_screen)
 
     policy = sub.add_parser("policy", help="test, check and explain Rego policies").add_subparsers(
         dest="policy_command", required=True
@@ -151,6 +163,49 @@ def render(decision: Decision) -> str:
     if decision.ticket:
         lines.append(f"  ticket {decision.ticket}")
     return "\n".join(lines)
+
+
+# -- screen ------------------------------------------------------------------------------------
+def _screen(args: argparse.Namespace) -> int:
+    from guardrails.config import load_settings
+    from guardrails.factory import screeners_from
+    from guardrails.pipeline import screen_only
+
+    if args.config is not None:
+        screeners = screeners_from(load_settings(args.config))
+    else:
+        from guardrails.screening import InjectionScreener, PiiScreener
+
+        screeners = [PiiScreener(), InjectionScreener()]
+    raw = sys.stdin.buffer.read() if args.source == "-" else _read_file(args.source)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"input is not UTF-8: {exc.reason} at byte {exc.start}", code=codes.INVALID_ENCODING) from None
+    if not args.jsonl:
+        decision = screen_only(screeners, text, args.channel)
+        print(decision.model_dump_json())
+        return EXIT_OK if decision.verdict is Verdict.ALLOW else EXIT_FAIL
+    worst = EXIT_OK
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = parse_json(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise InputError('each line must be {"text": "...", "channel"?: "..."}', code=codes.MALFORMED_JSON)
+            channel = item.get("channel", args.channel)
+            if channel not in ("user", "tool_output", "tool_args", "output"):
+                raise InputError(f"unknown channel {channel!r}", code=codes.MALFORMED_JSON)
+        except InputError as exc:  # one bad line is reported on its own and does not stop the rest
+            print(json.dumps({"line": number, "error": {"code": exc.code, "message": exc.message}}))
+            worst = EXIT_USAGE
+            continue
+        decision = screen_only(screeners, item["text"], channel)
+        print(decision.model_dump_json())
+        if decision.verdict is not Verdict.ALLOW and worst == EXIT_OK:
+            worst = EXIT_FAIL
+    return worst
 
 
 # -- policy ------------------------------------------------------------------------------------

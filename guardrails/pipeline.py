@@ -100,6 +100,22 @@ class _Run:
         )
 
 
+def run_screeners(run: _Run, screeners: Sequence[Screener], payload: Any, channel: str) -> bool:
+    """Each screener in turn; a later one sees what an earlier one rewrote (redacted text)."""
+    for screener in screeners:
+        seen = run.outcome.rewritten if run.outcome.rewritten is not None else payload
+        if not run.stage_run(f"screen:{screener.name}", partial(screener.screen, seen, channel)):
+            return False
+    return True
+
+
+def screen_only(screeners: Sequence[Screener], payload: Any, channel: str, session_id: str = "") -> Decision:
+    """The screening checkpoint's Decision for a payload, recorded nowhere (``railguard screen``, corpora)."""
+    run = _Run(Checkpoint.SCREEN_INPUT)
+    run_screeners(run, screeners, payload, channel)
+    return run.decision(session_id, None)
+
+
 def timed_stage(name: str, fn: Callable[[], StageOutcome]) -> tuple[StageOutcome, float]:
     """Run a stage and time it; a stage that raises is an ``error`` outcome, never a pass."""
     t0 = time.perf_counter()
@@ -197,10 +213,7 @@ class Guard:
 
     def _screen(self, run: _Run, payload: Any, channel: str) -> bool:
         """Run the screeners (PII, injection) on a payload; False when one of them stopped the checkpoint."""
-        return all(
-            run.stage_run(f"screen:{screener.name}", partial(screener.screen, payload, channel))
-            for screener in self.screeners
-        )
+        return run_screeners(run, self.screeners, payload, channel)
 
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:

