@@ -38,7 +38,8 @@ def main() -> int:
     presidio = presidio_default()
     print("\nscreening, PII + injection together (p50 ms; presidio: its default AnalyzerEngine, no model)\n")
     print(
-        "| text | railguard PII + injection | per KB | repeated text (cache) | presidio default (PII only) | presidio / railguard |"
+        "| text | railguard PII + injection | per KB | repeated text (cache) "
+        "| presidio default (PII only) | presidio / railguard |"
     )
     print("|---|---|---|---|---|---|")
     for kb in SIZES_KB:
