@@ -169,3 +169,26 @@ def test_hostile_texts_get_a_clear_decision(text):
     decision = screen_only([PiiScreener(), InjectionScreener()], text, "tool_output")
     assert decision.verdict in (Verdict.ALLOW, Verdict.DENY, Verdict.ESCALATE, Verdict.ERROR)
     assert decision.reasons or decision.verdict is Verdict.ALLOW
+
+
+def test_the_pii_corpus_leaves_no_value_in_the_ledger(guard, tmp_path):
+    # Every text of the PII corpus through the four checkpoints: as user input, inside a tool's
+    # arguments, as a tool's output and in the final output. Then grep the ledger file.
+    from .conftest import ROOT
+
+    rows = [json.loads(line) for line in (ROOT / "tests/data/pii/corpus.jsonl").read_text().splitlines()]
+    values = {row["text"][s["start"] : s["end"]] for row in rows for s in row["spans"]}
+    assert len(values) > 100
+    for n, row in enumerate(rows):
+        session = f"c{n % 7}"
+        guard.screen_input(row["text"], session_id=session)
+        call = ToolCall(tool="lookup_customer", args={"customer_id": row["text"][:64]}, session_id=session, agent=AGENT)
+        guard.authorize(call)
+        guard.check_result(ToolResult(call_id=call.id, session_id=session, output={"note": row["text"]}))
+        guard.check_output({"answer": row["text"]}, session_id=session)
+    guard.close()
+    raw = (tmp_path / "screened.db").read_bytes()
+    wal = tmp_path / "screened.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    leaked = sorted(v for v in values if v.encode() in raw)
+    assert leaked == []
