@@ -27,15 +27,20 @@ PII = {
 }
 
 
-@pytest.fixture
-def guard(tmp_path):
-    guard = Guard(
+def build(path, screeners) -> Guard:
+    """The payments deployment with these screeners."""
+    return Guard(
         policies=PolicySet.load(POLICIES),
         tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
-        ledger=SQLiteLedger(tmp_path / "screened.db"),
+        ledger=SQLiteLedger(path),
         config=load_settings(PAYMENTS / "railguard.toml").params,
-        screeners=[PiiScreener(PiiActions(default="redact")), InjectionScreener()],
+        screeners=screeners,
     )
+
+
+@pytest.fixture
+def guard(tmp_path):
+    guard = build(tmp_path / "screened.db", [PiiScreener(PiiActions(default="redact")), InjectionScreener()])
     yield guard
     guard.close()
 
@@ -80,13 +85,8 @@ def test_pii_findings_reach_rego_and_label_the_session(guard):
 
 
 def test_a_blocked_entity_denies_the_step(tmp_path):
-    guard = Guard(
-        policies=PolicySet.load(POLICIES),
-        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
-        ledger=SQLiteLedger(tmp_path / "b.db"),
-        config=load_settings(PAYMENTS / "railguard.toml").params,
-        screeners=[PiiScreener(PiiActions(by_entity={"AWS_ACCESS_KEY": "block", "CREDIT_CARD": "escalate"}))],
-    )
+    actions = PiiActions(by_entity={"AWS_ACCESS_KEY": "block", "CREDIT_CARD": "escalate"})
+    guard = build(tmp_path / "b.db", [PiiScreener(actions)])
     assert guard.screen_input(f"key {PII['aws']}", session_id="s").codes == ("pii_blocked",)
     assert guard.screen_input(f"card {PII['card']}", session_id="s").codes == ("pii_needs_review",)
     guard.close()
