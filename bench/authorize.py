@@ -35,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from guardrails import Agent, ToolCall, ToolRegistry, ToolResult, Verdict  # noqa: E402
+from guardrails.calls import with_args  # noqa: E402
 from guardrails.canonical import DEFAULT_LIMITS, dumps  # noqa: E402
 from guardrails.config import load_settings  # noqa: E402
 from guardrails.engines import PolicySet, create_engine  # noqa: E402
 from guardrails.engines import opa as opa_engine  # noqa: E402
 from guardrails.factory import guard_from_settings  # noqa: E402
-from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard, with_args  # noqa: E402
+from guardrails.pipeline import TOOL_CALL_PACKAGE, Guard  # noqa: E402
 
 CONFIG = ROOT / "examples" / "payments" / "railguard.toml"
 AGENT = Agent(id="bench", roles=("payments_agent",))

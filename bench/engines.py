@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from authorize import AGENT, deployment, seed_session, timed  # noqa: E402
 
 from guardrails import ToolCall  # noqa: E402
+from guardrails.calls import with_args  # noqa: E402
 from guardrails.engines import PolicySet, create_engine, installed  # noqa: E402
 from guardrails.engines.base import config_data  # noqa: E402
-from guardrails.pipeline import TOOL_CALL_PACKAGE, with_args  # noqa: E402
+from guardrails.pipeline import TOOL_CALL_PACKAGE  # noqa: E402
 
 
 def lookup(session: str, i: int) -> ToolCall:

@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from screen_pii import SIZES_KB, load_corpus, p50_ms, presidio_default, synthetic_text  # noqa: E402
 
-from guardrails.pipeline import screen_only  # noqa: E402
 from guardrails.screening import InjectionScreener, PiiScreener  # noqa: E402
 from guardrails.screening.injection import InjectionDetector  # noqa: E402
+from guardrails.stages.run import screen_only  # noqa: E402
 
 
 def main() -> int:

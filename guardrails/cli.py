@@ -169,7 +169,7 @@ def render(decision: Decision) -> str:
 def _screen(args: argparse.Namespace) -> int:
     from guardrails.config import load_settings
     from guardrails.factory import screeners_from
-    from guardrails.pipeline import screen_only
+    from guardrails.stages.run import screen_only
 
     if args.config is not None:
         screeners = screeners_from(load_settings(args.config))

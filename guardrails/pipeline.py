@@ -6,19 +6,17 @@ transaction; stages only look at data and return outcomes.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cachetools import LRUCache
 from pydantic import BaseModel
 
 from guardrails import codes
+from guardrails.calls import CanonicalCall, args_hash, key_of, key_values, without_args
 from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
 from guardrails.engines.base import config_data, config_revision
@@ -36,99 +34,16 @@ from guardrails.ledger.base import (
     LedgerStore,
     SessionTx,
 )
-from guardrails.model import Agent, Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
+from guardrails.ledger.scrubbing import Scrubbing, ScrubbingTx
+from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
 from guardrails.stages.base import Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
+from guardrails.stages.run import CheckpointRun, run_screeners, timed_stage
 from guardrails.stages.schema import check_args, check_output, check_result
 
 TOOL_CALL_PACKAGE = "railguard.tool_call"
-
-
-@dataclass
-class _Run:
-    """Accumulates stage outcomes and timings for one checkpoint."""
-
-    checkpoint: Checkpoint
-    clock: Callable[[], float] = time.time  # the Guard's clock: decision times and input.now agree
-    policy_revision: str = ""
-    config_revision: str = ""
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    outcome: StageOutcome = field(default_factory=StageOutcome)
-    stage: str = ""
-    started: float = field(default_factory=time.perf_counter)
-
-    def stage_run(self, name: str, fn: Callable[[], StageOutcome]) -> bool:
-        """Run a stage; return False when the checkpoint must stop (deny or error)."""
-        return self.fold(name, *timed_stage(name, fn))
-
-    def fold(self, name: str, outcome: StageOutcome, ms: float) -> bool:
-        """Add a stage's outcome (run elsewhere, e.g. outside the ledger's write lock)."""
-        self.latency_ms[name] = ms
-        # The stage that decided: the last one to block, or the last one run when all passed.
-        if outcome.verdict is not Verdict.ALLOW or self.outcome.verdict is Verdict.ALLOW:
-            self.stage = name
-        # Findings are kept whatever the verdict (a PII span in an allowed call still reaches
-        # policy and the record); reasons only come from stages that blocked.
-        blocked = outcome.verdict is not Verdict.ALLOW
-        self.outcome = StageOutcome(
-            outcome.verdict if blocked else self.outcome.verdict,
-            self.outcome.reasons + outcome.reasons if blocked else self.outcome.reasons,
-            self.outcome.findings + outcome.findings,
-            outcome.rewritten if outcome.rewritten is not None else self.outcome.rewritten,
-        )
-        return outcome.verdict not in (Verdict.DENY, Verdict.ERROR)
-
-    def decision(self, session_id: str, call_id: str | None, **extra: Any) -> Decision:
-        self.latency_ms["total"] = round((time.perf_counter() - self.started) * 1000, 4)
-        o = self.outcome
-        return Decision(
-            verdict=o.verdict,
-            checkpoint=self.checkpoint,
-            stage=self.stage or "none",
-            reasons=o.reasons,
-            findings=o.findings,
-            rewritten=o.rewritten,
-            session_id=session_id,
-            call_id=call_id,
-            latency_ms=self.latency_ms,
-            policy_revision=self.policy_revision,
-            config_revision=self.config_revision,
-            at=self.clock(),
-            **extra,
-        )
-
-
-def run_screeners(run: _Run, screeners: Sequence[Screener], payload: Any, channel: str) -> bool:
-    """Each screener in turn; a later one sees what an earlier one rewrote (redacted text)."""
-    for screener in screeners:
-        seen = run.outcome.rewritten if run.outcome.rewritten is not None else payload
-        if not run.stage_run(f"screen:{screener.name}", partial(screener.screen, seen, channel)):
-            return False
-    return True
-
-
-def screen_only(screeners: Sequence[Screener], payload: Any, channel: str, session_id: str = "") -> Decision:
-    """The screening checkpoint's Decision for a payload, recorded nowhere (``railguard screen``, corpora)."""
-    run = _Run(Checkpoint.SCREEN_INPUT)
-    run_screeners(run, screeners, payload, channel)
-    return run.decision(session_id, None)
-
-
-def timed_stage(name: str, fn: Callable[[], StageOutcome]) -> tuple[StageOutcome, float]:
-    """Run a stage and time it; a stage that raises is an ``error`` outcome, never a pass."""
-    t0 = time.perf_counter()
-    try:
-        outcome = fn()
-    except Exception as exc:
-        outcome = StageOutcome.error(codes.STAGE_FAILED, f"{name}: {type(exc).__name__}: {exc}"[:300], name)
-    return outcome, round((time.perf_counter() - t0) * 1000, 4)
-
-
-def args_hash(tool: str, args: Any) -> str:
-    """Identity of a call for loop detection and approval binding: tool + canonical args."""
-    return hashlib.sha256(dumps([tool, args]).encode()).hexdigest()[:32]
 
 
 class Guard:
@@ -188,10 +103,10 @@ class Guard:
     def _write(self, session_id: str) -> Iterator[SessionTx]:
         """The ledger's write transaction, with stored payloads scrubbed of PII when screening is on."""
         with self.ledger.session(session_id) as tx:
-            yield tx if self._scrub is None else _ScrubbingTx(tx, self._scrub)
+            yield tx if self._scrub is None else ScrubbingTx(tx, self._scrub)
 
-    def _run(self, checkpoint: Checkpoint) -> _Run:
-        return _Run(checkpoint, self.clock, self.engine.revision, self.config_revision)
+    def _run(self, checkpoint: Checkpoint) -> CheckpointRun:
+        return CheckpointRun(checkpoint, self.clock, self.engine.revision, self.config_revision)
 
     def close(self) -> None:
         """Release the ledger (connections and its checkpoint thread)."""
@@ -211,7 +126,7 @@ class Guard:
         decision = run.decision(session_id, None)
         return self._record_plain(session_id, decision, {"channel": channel})
 
-    def _screen(self, run: _Run, payload: Any, channel: str) -> bool:
+    def _screen(self, run: CheckpointRun, payload: Any, channel: str) -> bool:
         """Run the screeners (PII, injection) on a payload; False when one of them stopped the checkpoint."""
         return run_screeners(run, self.screeners, payload, channel)
 
@@ -220,14 +135,14 @@ class Guard:
         """Decide whether ``call`` may run: canonical input, argument schema, then Rego."""
         run = self._run(Checkpoint.AUTHORIZE)
         spec = self.tools.get(call.tool)
-        canon = _CanonicalCall(call, self.limits)
+        canon = CanonicalCall(call, self.limits)
         ok = (
             run.stage_run("canonical", canon.check)
             and run.stage_run("schema", lambda: check_args(spec, call.tool, canon.args))
             and self._screen(run, canon.args, "tool_args")
         )
         call_hash = args_hash(call.tool, canon.stored_args)
-        key_value = _key_of(canon.args, spec.key_arg) if spec is not None and canon.rejected is None else None
+        key_value = key_of(canon.args, spec.key_arg) if spec is not None and canon.rejected is None else None
 
         def judge(tx: SessionTx) -> tuple[dict[str, Any], StageOutcome, float]:
             policy_input = self._policy_input(tx, call, canon, spec, key_value, call_hash, run.outcome.findings)
@@ -263,7 +178,7 @@ class Guard:
         self,
         tx: SessionTx,
         call: ToolCall,
-        canon: _CanonicalCall,
+        canon: CanonicalCall,
         spec: ToolSpec | None,
         key_value: str | None,
         call_hash: str,
@@ -274,7 +189,7 @@ class Guard:
             FactsQuery(
                 tool=call.tool,
                 args_hash=call_hash,
-                key_values=_key_values(canon.args),
+                key_values=key_values(canon.args),
                 all_results="all_results" in needs,
             )
         )
@@ -294,7 +209,7 @@ class Guard:
         self,
         tx: SessionTx,
         call: ToolCall,
-        canon: _CanonicalCall,
+        canon: CanonicalCall,
         call_hash: str,
         key_value: str | None,
         decision: Decision,
@@ -332,7 +247,13 @@ class Guard:
         return decision
 
     def _retry(
-        self, tool: str, earlier_hash: str, earlier: Mapping[str, Any], call: ToolCall, call_hash: str, run: _Run
+        self,
+        tool: str,
+        earlier_hash: str,
+        earlier: Mapping[str, Any],
+        call: ToolCall,
+        call_hash: str,
+        run: CheckpointRun,
     ) -> Decision:
         """The same call id again: the same answer, and no second ledger entry."""
         if tool == call.tool and earlier_hash == call_hash and earlier:
@@ -511,41 +432,6 @@ class Guard:
         return self.ledger.session(session_id)
 
 
-@runtime_checkable
-class Scrubbing(Protocol):
-    """A screener that can clean a payload for storage (every PII span masked, whatever its action)."""
-
-    def scrub(self, payload: Any) -> Any: ...
-
-
-# The parts of an event payload that carry content; ids, hashes and fact keys stay as they are.
-_CONTENT = ("call", "decision", "input", "fact")
-
-
-class _ScrubbingTx:
-    """A session transaction whose appended events have their content scrubbed first."""
-
-    def __init__(self, tx: SessionTx, scrub: Callable[[Any], Any]) -> None:
-        self._tx = tx
-        self._scrub_payload = scrub
-
-    def facts(self, query: FactsQuery) -> dict[str, Any]:
-        return self._tx.facts(query)
-
-    def history(self, limit: int) -> list[dict[str, Any]]:
-        return self._tx.history(limit)
-
-    def find_call(self, call_id: str) -> CallRecord | None:
-        return self._tx.find_call(call_id)
-
-    def version(self) -> int:
-        return self._tx.version()
-
-    def append(self, event: Event) -> int:
-        payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in event.payload.items()}
-        return self._tx.append(replace(event, payload=payload))
-
-
 def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
     """``input.screening`` from the screeners' findings: PII spans, and the strongest injection signal."""
     pii = [f.model_dump(exclude_none=True) for f in findings if f.kind == "pii"]
@@ -587,7 +473,7 @@ def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
     return decision
 
 
-def _ledger_failure(run: _Run, session_id: str, call_id: str | None, exc: LedgerError) -> Decision:
+def _ledger_failure(run: CheckpointRun, session_id: str, call_id: str | None, exc: LedgerError) -> Decision:
     # Without a durable record nothing may go ahead: fail closed.
     run.outcome = StageOutcome.error(codes.LEDGER_ERROR, str(exc)[:300], "railguard.ledger")
     run.stage = "ledger"
@@ -601,82 +487,3 @@ def _outcome(verified: bool, result: ToolResult) -> str:
     if verified:
         return "succeeded"
     return "failed" if not result.ok else "unknown"
-
-
-def _agent_doc(agent: Agent) -> dict[str, Any]:
-    return {"id": agent.id, "roles": list(agent.roles), "attributes": dict(agent.attributes)}
-
-
-def _key_values(args: Any) -> list[str]:
-    """Scalar argument values of the call: the keys under which its preconditions are looked up."""
-    if not isinstance(args, dict):
-        return []
-    keys = {_fact_key(v) for v in args.values() if isinstance(v, str | int | float) and not isinstance(v, bool)}
-    return sorted(k for k in keys if k is not None)[:64]
-
-
-def _key_of(args: Any, key_arg: str | None) -> str | None:
-    if key_arg is None or not isinstance(args, dict):
-        return None
-    return _fact_key(args.get(key_arg))
-
-
-def _fact_key(value: Any) -> str | None:
-    # Rego object keys are strings; numbers are keyed by their JSON text.
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return dumps(value)
-    return None
-
-
-class _CanonicalCall:
-    """A call's arguments and agent after canonicalisation; ``rejected`` holds the code when refused.
-
-    The agent is canonicalised with the same limits and codes as the arguments: its
-    attributes come from the caller and reach Rego and the ledger alike.
-    """
-
-    def __init__(self, call: ToolCall, limits: Limits) -> None:
-        self.call = call
-        self.limits = limits
-        self.args: Any = None
-        self.agent: dict[str, Any] = {}
-        self.rejected: str | None = None
-
-    def check(self) -> StageOutcome:
-        try:
-            self.agent = canonicalise(_agent_doc(self.call.agent), self.limits)
-        except InputError as exc:
-            return self._refused(exc, "agent")
-        try:
-            self.args = canonicalise(self.call.args, self.limits)
-        except InputError as exc:
-            return self._refused(exc, "arguments")
-        return StageOutcome()
-
-    def _refused(self, exc: InputError, what: str) -> StageOutcome:
-        self.rejected = exc.code
-        return StageOutcome.deny(exc.code, f"{what}: {exc.message} at {exc.path}", "railguard.canonical")
-
-    @property
-    def stored_args(self) -> Any:
-        """What the ledger keeps (and the call hash covers): never a payload that was refused."""
-        return self.args if self.rejected is None else {"rejected": self.rejected}
-
-    @property
-    def stored_agent(self) -> dict[str, Any]:
-        return self.agent if self.agent else {"id": self.call.agent.id, "rejected": self.rejected}
-
-
-def without_args(policy_input: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The policy input as the ledger stores it: ``call.args`` lives in the call's own event."""
-    if policy_input is None:
-        return None
-    call = {k: v for k, v in policy_input["call"].items() if k != "args"}
-    return {**policy_input, "call": call}
-
-
-def with_args(stored_input: Mapping[str, Any], args: Any) -> dict[str, Any]:
-    """The exact policy input again, from the stored one and the call's arguments."""
-    return {**stored_input, "call": {**stored_input["call"], "args": args}}

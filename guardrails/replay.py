@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardrails.calls import with_args
 from guardrails.engines import PolicySet, create_engine
 from guardrails.engines.base import config_data
 from guardrails.ledger import SQLiteLedger
 from guardrails.ledger.base import CALL_REQUESTED, DECISION
-from guardrails.pipeline import TOOL_CALL_PACKAGE, with_args
+from guardrails.pipeline import TOOL_CALL_PACKAGE
 from guardrails.stages.policy import PolicyStage
 
 

@@ -164,7 +164,7 @@ def test_cli_screen_one_text_exits_1_when_it_is_not_allowed():
     ids=["1MB-one-char", "100k-zero-width", "1MB-base64", "lone-surrogate"],
 )
 def test_hostile_texts_get_a_clear_decision(text):
-    from guardrails.pipeline import screen_only
+    from guardrails.stages.run import screen_only
 
     decision = screen_only([PiiScreener(), InjectionScreener()], text, "tool_output")
     assert decision.verdict in (Verdict.ALLOW, Verdict.DENY, Verdict.ESCALATE, Verdict.ERROR)

@@ -1,0 +1,97 @@
+"""A tool call as the authorize checkpoint handles it: canonical arguments and agent, its
+identity (hash), its key for session facts, and its policy input as stored and replayed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from guardrails.canonical import Limits, canonicalise, dumps
+from guardrails.errors import InputError
+from guardrails.model import Agent, ToolCall
+from guardrails.stages.base import StageOutcome
+
+
+def args_hash(tool: str, args: Any) -> str:
+    """Identity of a call for loop detection and approval binding: tool + canonical args."""
+    return hashlib.sha256(dumps([tool, args]).encode()).hexdigest()[:32]
+
+
+def agent_doc(agent: Agent) -> dict[str, Any]:
+    return {"id": agent.id, "roles": list(agent.roles), "attributes": dict(agent.attributes)}
+
+
+def key_values(args: Any) -> list[str]:
+    """Scalar argument values of the call: the keys under which its preconditions are looked up."""
+    if not isinstance(args, dict):
+        return []
+    keys = {fact_key(v) for v in args.values() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    return sorted(k for k in keys if k is not None)[:64]
+
+
+def key_of(args: Any, key_arg: str | None) -> str | None:
+    if key_arg is None or not isinstance(args, dict):
+        return None
+    return fact_key(args.get(key_arg))
+
+
+def fact_key(value: Any) -> str | None:
+    # Rego object keys are strings; numbers are keyed by their JSON text.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dumps(value)
+    return None
+
+
+class CanonicalCall:
+    """A call's arguments and agent after canonicalisation; ``rejected`` holds the code when refused.
+
+    The agent is canonicalised with the same limits and codes as the arguments: its
+    attributes come from the caller and reach Rego and the ledger alike.
+    """
+
+    def __init__(self, call: ToolCall, limits: Limits) -> None:
+        self.call = call
+        self.limits = limits
+        self.args: Any = None
+        self.agent: dict[str, Any] = {}
+        self.rejected: str | None = None
+
+    def check(self) -> StageOutcome:
+        try:
+            self.agent = canonicalise(agent_doc(self.call.agent), self.limits)
+        except InputError as exc:
+            return self._refused(exc, "agent")
+        try:
+            self.args = canonicalise(self.call.args, self.limits)
+        except InputError as exc:
+            return self._refused(exc, "arguments")
+        return StageOutcome()
+
+    def _refused(self, exc: InputError, what: str) -> StageOutcome:
+        self.rejected = exc.code
+        return StageOutcome.deny(exc.code, f"{what}: {exc.message} at {exc.path}", "railguard.canonical")
+
+    @property
+    def stored_args(self) -> Any:
+        """What the ledger keeps (and the call hash covers): never a payload that was refused."""
+        return self.args if self.rejected is None else {"rejected": self.rejected}
+
+    @property
+    def stored_agent(self) -> dict[str, Any]:
+        return self.agent if self.agent else {"id": self.call.agent.id, "rejected": self.rejected}
+
+
+def without_args(policy_input: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The policy input as the ledger stores it: ``call.args`` lives in the call's own event."""
+    if policy_input is None:
+        return None
+    call = {k: v for k, v in policy_input["call"].items() if k != "args"}
+    return {**policy_input, "call": call}
+
+
+def with_args(stored_input: Mapping[str, Any], args: Any) -> dict[str, Any]:
+    """The exact policy input again, from the stored one and the call's arguments."""
+    return {**stored_input, "call": {**stored_input["call"], "args": args}}

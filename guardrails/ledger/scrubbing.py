@@ -1,0 +1,49 @@
+"""PII never rests in clear: a session transaction that scrubs what it appends.
+
+The Guard wraps its write transactions in a ``ScrubbingTx`` when a screener can scrub
+(``PiiScreener.scrub``): arguments, decisions, policy inputs and facts are masked before
+they reach the store, whatever action the deployment chose for the live payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol, runtime_checkable
+
+from guardrails.ledger.base import CallRecord, Event, FactsQuery, SessionTx
+
+
+@runtime_checkable
+class Scrubbing(Protocol):
+    """A screener that can clean a payload for storage (every PII span masked, whatever its action)."""
+
+    def scrub(self, payload: Any) -> Any: ...
+
+
+# The parts of an event payload that carry content; ids, hashes and fact keys stay as they are.
+_CONTENT = ("call", "decision", "input", "fact")
+
+
+class ScrubbingTx:
+    """A session transaction whose appended events have their content scrubbed first."""
+
+    def __init__(self, tx: SessionTx, scrub: Callable[[Any], Any]) -> None:
+        self._tx = tx
+        self._scrub_payload = scrub
+
+    def facts(self, query: FactsQuery) -> dict[str, Any]:
+        return self._tx.facts(query)
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        return self._tx.history(limit)
+
+    def find_call(self, call_id: str) -> CallRecord | None:
+        return self._tx.find_call(call_id)
+
+    def version(self) -> int:
+        return self._tx.version()
+
+    def append(self, event: Event) -> int:
+        payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in event.payload.items()}
+        return self._tx.append(replace(event, payload=payload))
