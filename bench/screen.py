@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     reps = {1: 5, 10: 3, 100: 1} if args.quick else {1: 20, 10: 10, 100: 3}
     rows = load_corpus()
-    cold = [PiiScreener(), InjectionScreener(InjectionDetector(cache_size=0))]
+    cold = [PiiScreener(cache_size=0), InjectionScreener(InjectionDetector(cache_size=0))]
     warm = [PiiScreener(), InjectionScreener()]
     presidio = presidio_default()
     print("\nscreening, PII + injection together (p50 ms; presidio: its default AnalyzerEngine, no model)\n")

@@ -192,3 +192,20 @@ def test_the_pii_corpus_leaves_no_value_in_the_ledger(guard, tmp_path):
     raw += wal.read_bytes() if wal.exists() else b""
     leaked = sorted(v for v in values if v.encode() in raw)
     assert leaked == []
+
+
+def test_a_repeated_text_is_scanned_once():
+    from guardrails.screening.pii import PiiScanner
+
+    class Counting(PiiScanner):
+        calls = 0
+
+        def scan(self, text):
+            Counting.calls += 1
+            return super().scan(text)
+
+    screener = PiiScreener(scanner=Counting())
+    first = screener.screen(f"card {PII['card']}", "user")
+    second = screener.screen(f"card {PII['card']}", "user")
+    assert Counting.calls == 1
+    assert first == second and first.findings[0].detail == "CREDIT_CARD"

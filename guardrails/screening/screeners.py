@@ -6,14 +6,18 @@ output): every string in it, keys included, is screened, with its JSON path in t
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from cachetools import LRUCache
 
 from guardrails import codes
 from guardrails.model import Finding, Verdict
 from guardrails.screening.injection import InjectionDetector
-from guardrails.screening.pii import PiiScanner
+from guardrails.screening.pii import PiiScanner, PiiSpan
 from guardrails.screening.redaction import PiiActions, Placeholders, rewrite
 from guardrails.stages.base import StageOutcome
 
@@ -51,12 +55,32 @@ class PiiScreener:
     name = "pii"
 
     def __init__(
-        self, actions: PiiActions | None = None, scanner: PiiScanner | None = None, hash_key: bytes = b""
+        self,
+        actions: PiiActions | None = None,
+        scanner: PiiScanner | None = None,
+        hash_key: bytes = b"",
+        cache_size: int = 4096,
     ) -> None:
         self.actions = actions or PiiActions()
         self.scanner = scanner or PiiScanner()
         # A keyed hash: equal values compare equal within a deployment, and cannot be read back.
         self.hash_key = hash_key or secrets.token_bytes(32)
+        # Repeated texts (a system prompt, a tool's boilerplate) are scanned once. Keyed by a
+        # digest, so the cache itself holds no text, only span offsets.
+        self._cache: LRUCache[bytes, list[PiiSpan]] | None = LRUCache(maxsize=cache_size) if cache_size > 0 else None
+        self._cache_lock = threading.Lock()
+
+    def _scan(self, text: str) -> list[PiiSpan]:
+        if self._cache is None:
+            return self.scanner.scan(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._cache_lock:
+            spans = self._cache.get(key)
+        if spans is None:
+            spans = self.scanner.scan(text)
+            with self._cache_lock:
+                self._cache[key] = spans
+        return spans
 
     def screen(self, payload: Any, channel: str) -> StageOutcome:
         findings: list[Finding] = []
@@ -65,7 +89,7 @@ class PiiScreener:
         escalated: set[str] = set()
         rewritten: dict[str, str] = {}
         for path, text in strings(payload):
-            spans = self.scanner.scan(text)
+            spans = self._scan(text)
             if not spans:
                 continue
             for span in spans:
@@ -108,7 +132,7 @@ class PiiScreener:
         mask = PiiActions(default="mask")
 
         def clean(text: str) -> str:
-            spans = self.scanner.scan(text)
+            spans = self._scan(text)
             return rewrite(text, spans, mask, placeholders) if spans else text
 
         return map_strings(payload, clean)
