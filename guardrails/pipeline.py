@@ -37,7 +37,7 @@ from guardrails.ledger.base import (
 from guardrails.ledger.scrubbing import Scrubbing, ScrubbingTx
 from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
-from guardrails.stages.base import Screener, StageOutcome
+from guardrails.stages.base import SCREENING_SESSION, Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
 from guardrails.stages.run import CheckpointRun, run_screeners, timed_stage
@@ -122,13 +122,17 @@ class Guard:
     def screen_input(self, payload: Any, *, session_id: str, channel: str = "user") -> Decision:
         """Screen user text, tool output or tool arguments. Screeners plug in here."""
         run = self._run(Checkpoint.SCREEN_INPUT)
-        self._screen(run, payload, channel)
+        self._screen(run, payload, channel, session_id)
         decision = run.decision(session_id, None)
         return self._record_plain(session_id, decision, {"channel": channel})
 
-    def _screen(self, run: CheckpointRun, payload: Any, channel: str) -> bool:
+    def _screen(self, run: CheckpointRun, payload: Any, channel: str, session_id: str) -> bool:
         """Run the screeners (PII, injection) on a payload; False when one of them stopped the checkpoint."""
-        return run_screeners(run, self.screeners, payload, channel)
+        token = SCREENING_SESSION.set(session_id)  # placeholders stay stable within the session
+        try:
+            return run_screeners(run, self.screeners, payload, channel)
+        finally:
+            SCREENING_SESSION.reset(token)
 
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:
@@ -139,7 +143,7 @@ class Guard:
         ok = (
             run.stage_run("canonical", canon.check)
             and run.stage_run("schema", lambda: check_args(spec, call.tool, canon.args))
-            and self._screen(run, canon.args, "tool_args")
+            and self._screen(run, canon.args, "tool_args", call.session_id)
         )
         call_hash = args_hash(call.tool, canon.stored_args)
         key_value = key_of(canon.args, spec.key_arg) if spec is not None and canon.rejected is None else None
@@ -309,7 +313,7 @@ class Guard:
                         ),
                     )
                 elif run.stage_run("schema", lambda: check_result(spec, result.output, self.limits)) and self._screen(
-                    run, run.outcome.rewritten, "tool_output"
+                    run, run.outcome.rewritten, "tool_output", result.session_id
                 ):
                     run.stage_run(
                         "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
@@ -365,7 +369,9 @@ class Guard:
         """Check the agent's final output against a schema (pydantic model or JSON Schema) and confidence."""
         run = self._run(Checkpoint.CHECK_OUTPUT)
         check = self._output_schema(schema) if isinstance(schema, Mapping) else schema
-        if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(run, output, "output"):
+        if run.stage_run("schema", lambda: check_output(output, check)) and self._screen(
+            run, output, "output", session_id
+        ):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
         decision = run.decision(session_id, None)
         return self._record_plain(session_id, decision, {})

@@ -209,3 +209,14 @@ def test_a_repeated_text_is_scanned_once():
     second = screener.screen(f"card {PII['card']}", "user")
     assert Counting.calls == 1
     assert first == second and first.findings[0].detail == "CREDIT_CARD"
+
+
+def test_a_placeholder_is_stable_within_a_session_and_not_across(guard):
+    first = guard.screen_input(f"write to {PII['email']}", session_id="a")
+    other = guard.screen_input("and to bob@example.net", session_id="a")
+    again = guard.screen_input(f"again {PII['email']}", session_id="a")
+    elsewhere = guard.screen_input("bob@example.net first here", session_id="b")
+    assert first.rewritten == "write to <EMAIL_ADDRESS_1>"
+    assert other.rewritten == "and to <EMAIL_ADDRESS_2>"
+    assert again.rewritten == "again <EMAIL_ADDRESS_1>"
+    assert elsewhere.rewritten == "<EMAIL_ADDRESS_1> first here"

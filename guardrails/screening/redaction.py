@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -47,12 +48,16 @@ class PiiActions:
 
 
 class Placeholders:
-    """Replacement texts for one payload: the same value always gets the same placeholder."""
+    """Replacement texts for one session (or one payload): the same value always gets the same placeholder.
+
+    Numbers are kept by a digest of the value, never the value itself.
+    """
 
     def __init__(self, hash_key: bytes) -> None:
         self._key = hash_key
-        self._numbers: dict[tuple[str, str], int] = {}
+        self._numbers: dict[tuple[str, bytes], int] = {}
         self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def text(self, entity: str, value: str, action: str) -> str:
         if action == "mask":
@@ -60,10 +65,12 @@ class Placeholders:
         if action == "hash":
             digest = hmac.new(self._key, f"{entity}\0{value}".encode(), hashlib.sha256).hexdigest()[:12]
             return f"<{entity}:{digest}>"
-        number = self._numbers.get((entity, value))
-        if number is None:
-            number = self._counts[entity] = self._counts.get(entity, 0) + 1
-            self._numbers[(entity, value)] = number
+        ident = (entity, hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
+        with self._lock:
+            number = self._numbers.get(ident)
+            if number is None:
+                number = self._counts[entity] = self._counts.get(entity, 0) + 1
+                self._numbers[ident] = number
         return f"<{entity}_{number}>"
 
 

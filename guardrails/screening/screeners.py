@@ -19,7 +19,7 @@ from guardrails.model import Finding, Verdict
 from guardrails.screening.injection import InjectionDetector
 from guardrails.screening.pii import PiiScanner, PiiSpan
 from guardrails.screening.redaction import PiiActions, Placeholders, rewrite
-from guardrails.stages.base import StageOutcome
+from guardrails.stages.base import SCREENING_SESSION, StageOutcome
 
 #: Checkpoint channels -> the detector's: what the user typed, or text that came from elsewhere.
 _INJECTION_CHANNEL = {"user": "user", "tool_output": "tool_output", "tool_args": "tool_output", "output": "tool_output"}
@@ -69,6 +69,18 @@ class PiiScreener:
         # digest, so the cache itself holds no text, only span offsets.
         self._cache: LRUCache[bytes, list[PiiSpan]] | None = LRUCache(maxsize=cache_size) if cache_size > 0 else None
         self._cache_lock = threading.Lock()
+        self._sessions: LRUCache[str, Placeholders] = LRUCache(maxsize=10_000)
+
+    def _placeholders(self, session: str | None) -> Placeholders:
+        """The session's numbering (``<EMAIL_ADDRESS_1>`` is the same address all session long),
+        kept in memory for the most recent sessions; a fresh one outside any session."""
+        if session is None:
+            return Placeholders(self.hash_key)
+        with self._cache_lock:
+            found = self._sessions.get(session)
+            if found is None:
+                found = self._sessions[session] = Placeholders(self.hash_key)
+            return found
 
     def _scan(self, text: str) -> list[PiiSpan]:
         if self._cache is None:
@@ -84,7 +96,7 @@ class PiiScreener:
 
     def screen(self, payload: Any, channel: str) -> StageOutcome:
         findings: list[Finding] = []
-        placeholders = Placeholders(self.hash_key)
+        placeholders = self._placeholders(SCREENING_SESSION.get())
         blocked: set[str] = set()
         escalated: set[str] = set()
         rewritten: dict[str, str] = {}

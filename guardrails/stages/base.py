@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,10 @@ class StageOutcome:
 
 
 PASS = StageOutcome()
+
+#: The session a screener is screening for, set by the Guard around each screening stage
+#: (a screener that numbers placeholders keeps them stable within the session).
+SCREENING_SESSION: ContextVar[str | None] = ContextVar("railguard_screening_session", default=None)
 
 
 class Screener(Protocol):
