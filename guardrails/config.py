@@ -71,6 +71,7 @@ class ScreeningSection(_Strict):
     pii: bool = False
     injection: bool = False
     pii_actions: dict[str, str] = Field(default_factory=dict)
+    vault: str | None = None  # SQLite file for the sealed values behind placeholders (key: RAILGUARD_VAULT_KEY)
 
 
 class Settings(_Strict):

@@ -45,7 +45,12 @@ def screeners_from(settings: Settings) -> list[Screener]:
 
         actions = dict(section.pii_actions)
         default = actions.pop("default", "redact")
-        found.append(PiiScreener(PiiActions(default=default, by_entity=actions)))
+        vault = None
+        if section.vault is not None:
+            from guardrails.screening.vault import PiiVault, key_from_env
+
+            vault = PiiVault(settings.path(section.vault), key_from_env())
+        found.append(PiiScreener(PiiActions(default=default, by_entity=actions), vault=vault))
     if section.injection:
         try:
             from guardrails.screening import InjectionScreener

@@ -387,6 +387,21 @@ class Guard:
                 self._schemas[key] = check
         return check
 
+    # -- the one way back from a placeholder ------------------------------------------------------
+    def reveal(self, args: Any, *, session_id: str, tool: str) -> Any:
+        """The arguments ``tool`` runs with: placeholders of the entity types its registry entry lists
+        in ``receives_pii`` replaced by the real values (from the PII vault). Call it right before the
+        tool runs, after ``authorize`` allowed the call; never show the result to the agent or a log.
+        """
+        spec = self.tools.get(tool)
+        if spec is None or not spec.receives_pii:
+            return args
+        for screener in self.screeners:
+            reveal = getattr(screener, "reveal", None)
+            if reveal is not None:
+                return reveal(args, session_id, frozenset(spec.receives_pii))
+        return args
+
     # -- session bookkeeping ---------------------------------------------------------------
     def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:
         """Add tokens and spend to the session, for budget policies."""

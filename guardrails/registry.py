@@ -86,6 +86,7 @@ class ToolSpec:
     once_per_key: bool = False
     untrusted_source: bool = False
     outbound: bool = False
+    receives_pii: tuple[str, ...] = ()  # entity types whose real values Guard.reveal gives this tool
 
     @property
     def traits(self) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class ToolRegistry:
             here = f"{where}.{name}"
             if not isinstance(entry, Mapping) or "args" not in entry:
                 raise ConfigError(f"{here}: each tool needs an 'args' JSON Schema")
-            unknown = set(entry) - {"args", "output", "key", "facts", "description", *_FLAGS}
+            unknown = set(entry) - {"args", "output", "key", "facts", "description", "receives_pii", *_FLAGS}
             if unknown:
                 raise ConfigError(f"{here}: unknown settings {sorted(unknown)}")
             flags = {flag: entry.get(flag, False) for flag in _FLAGS}
@@ -143,6 +144,9 @@ class ToolRegistry:
             key = entry.get("key")
             if key is not None and not isinstance(key, str):
                 raise ConfigError(f"{here}.key: must be an argument name")
+            receives = entry.get("receives_pii", [])
+            if not isinstance(receives, list) or not all(isinstance(e, str) and e for e in receives):
+                raise ConfigError(f"{here}.receives_pii: must be a list of entity types (EMAIL_ADDRESS, ...)")
             if flags["once_per_key"] and key is None:
                 raise ConfigError(f"{here}.once_per_key: needs a 'key' argument to count calls by")
             specs[name] = ToolSpec(
@@ -151,6 +155,7 @@ class ToolRegistry:
                 output=SchemaCheck.compile(output, f"{here}.output") if output is not None else None,
                 key_arg=key,
                 fact_fields=tuple(facts),
+                receives_pii=tuple(receives),
                 **flags,
             )
         return cls(specs)

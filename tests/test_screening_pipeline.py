@@ -220,3 +220,77 @@ def test_a_placeholder_is_stable_within_a_session_and_not_across(guard):
     assert other.rewritten == "and to <EMAIL_ADDRESS_2>"
     assert again.rewritten == "again <EMAIL_ADDRESS_1>"
     assert elsewhere.rewritten == "<EMAIL_ADDRESS_1> first here"
+
+
+# -- the vault: placeholders reversible only for a tool that may receive the value -------------
+def vault_guard(path, key: bytes):
+    from guardrails.screening.vault import PiiVault
+
+    tools = {
+        **json.loads((PAYMENTS / "tools.json").read_text()),
+        "crm_note": {"args": {"type": "object"}, "receives_pii": ["EMAIL_ADDRESS"]},
+    }
+    return Guard(
+        policies=PolicySet.load(POLICIES),
+        tools=ToolRegistry.from_mapping(tools),
+        ledger=SQLiteLedger(path / "v.db"),
+        config=load_settings(PAYMENTS / "railguard.toml").params,
+        screeners=[PiiScreener(vault=PiiVault(path / "vault.db", key))],
+    )
+
+
+def test_a_placeholder_is_revealed_only_to_a_tool_that_may_receive_it(tmp_path):
+    key = bytes(range(32))
+    guard = vault_guard(tmp_path, key)
+    seen = guard.screen_input(f"write to {PII['email']}, card {PII['card']}", session_id="s").rewritten
+    assert seen == "write to <EMAIL_ADDRESS_1>, card <CREDIT_CARD_1>"
+    args = {"note": seen}
+    assert guard.reveal(args, session_id="s", tool="crm_note") == {
+        "note": f"write to {PII['email']}, card <CREDIT_CARD_1>"  # only the types the tool lists
+    }
+    assert guard.reveal(args, session_id="s", tool="send_email") == args  # not listed: nothing
+    assert guard.reveal(args, session_id="other", tool="crm_note") == args  # another session's numbers
+    assert guard.reveal(args, session_id="s", tool="no_such_tool") == args
+    guard.close()
+    vault_file = (tmp_path / "vault.db").read_bytes()
+    assert PII["email"].encode() not in vault_file and PII["card"].encode() not in vault_file  # sealed
+
+
+def test_placeholders_survive_a_restart_with_the_vault(tmp_path):
+    key = bytes(range(32))
+    first = vault_guard(tmp_path, key)
+    assert first.screen_input(f"hi {PII['email']}", session_id="s").rewritten == "hi <EMAIL_ADDRESS_1>"
+    first.close()
+    second = vault_guard(tmp_path, key)
+    assert second.screen_input("new bob@example.net", session_id="s").rewritten == "new <EMAIL_ADDRESS_2>"
+    assert second.screen_input(f"again {PII['email']}", session_id="s").rewritten == "again <EMAIL_ADDRESS_1>"
+    second.close()
+
+
+def test_a_vault_opened_with_another_key_refuses_to_reveal(tmp_path):
+    from guardrails.errors import ConfigError
+
+    guard = vault_guard(tmp_path, bytes(range(32)))
+    guard.screen_input(f"hi {PII['email']}", session_id="s")
+    guard.close()
+    thief = vault_guard(tmp_path, bytes(32))
+    with pytest.raises(ConfigError, match="does not open"):
+        thief.reveal({"to": "<EMAIL_ADDRESS_1>"}, session_id="s", tool="crm_note")
+    thief.close()
+
+
+@pytest.mark.parametrize("raw", ["", "not base64!", "AAAA"])
+def test_a_missing_or_malformed_vault_key_is_a_clear_error(monkeypatch, raw):
+    from guardrails.errors import ConfigError
+    from guardrails.screening.vault import key_from_env
+
+    monkeypatch.setenv("RAILGUARD_VAULT_KEY", raw)
+    with pytest.raises(ConfigError, match="RAILGUARD_VAULT_KEY"):
+        key_from_env()
+
+
+def test_registry_refuses_receives_pii_that_is_not_a_list_of_types():
+    from guardrails.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="receives_pii"):
+        ToolRegistry.from_mapping({"t": {"args": {"type": "object"}, "receives_pii": "EMAIL_ADDRESS"}})

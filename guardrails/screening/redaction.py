@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,11 @@ from typing import Final
 
 from guardrails.errors import ConfigError
 from guardrails.screening.pii import PiiSpan
+from guardrails.screening.vault import PiiVault
 
 ACTIONS: Final = ("allow", "redact", "mask", "hash", "block", "escalate")
+#: A redaction placeholder in text: ``<EMAIL_ADDRESS_1>``.
+PLACEHOLDER: Final = re.compile(r"<([A-Z][A-Z0-9_]*?)_([1-9][0-9]{0,8})>")
 REWRITING: Final = frozenset({"redact", "mask", "hash"})
 
 
@@ -53,8 +57,12 @@ class Placeholders:
     Numbers are kept by a digest of the value, never the value itself.
     """
 
-    def __init__(self, hash_key: bytes) -> None:
+    def __init__(self, hash_key: bytes, vault: PiiVault | None = None, session_id: str | None = None) -> None:
         self._key = hash_key
+        # With a vault and a session, numbers (and sealed values) live in the vault: stable across
+        # restarts, and reversible through Guard.reveal. Otherwise in memory, one-way.
+        self._vault = vault if session_id is not None else None
+        self._session = session_id or ""
         self._numbers: dict[tuple[str, bytes], int] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -65,6 +73,8 @@ class Placeholders:
         if action == "hash":
             digest = hmac.new(self._key, f"{entity}\0{value}".encode(), hashlib.sha256).hexdigest()[:12]
             return f"<{entity}:{digest}>"
+        if self._vault is not None:
+            return f"<{entity}_{self._vault.number(self._session, entity, value)}>"
         ident = (entity, hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
         with self._lock:
             number = self._numbers.get(ident)

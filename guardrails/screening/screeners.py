@@ -7,9 +7,10 @@ output): every string in it, keys included, is screened, with its JSON path in t
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from cachetools import LRUCache
@@ -18,7 +19,8 @@ from guardrails import codes
 from guardrails.model import Finding, Verdict
 from guardrails.screening.injection import InjectionDetector
 from guardrails.screening.pii import PiiScanner, PiiSpan
-from guardrails.screening.redaction import PiiActions, Placeholders, rewrite
+from guardrails.screening.redaction import PLACEHOLDER, PiiActions, Placeholders, rewrite
+from guardrails.screening.vault import PiiVault
 from guardrails.stages.base import SCREENING_SESSION, StageOutcome
 
 #: Checkpoint channels -> the detector's: what the user typed, or text that came from elsewhere.
@@ -60,8 +62,10 @@ class PiiScreener:
         scanner: PiiScanner | None = None,
         hash_key: bytes = b"",
         cache_size: int = 4096,
+        vault: PiiVault | None = None,
     ) -> None:
         self.actions = actions or PiiActions()
+        self.vault = vault
         self.scanner = scanner or PiiScanner()
         # A keyed hash: equal values compare equal within a deployment, and cannot be read back.
         self.hash_key = hash_key or secrets.token_bytes(32)
@@ -79,8 +83,24 @@ class PiiScreener:
         with self._cache_lock:
             found = self._sessions.get(session)
             if found is None:
-                found = self._sessions[session] = Placeholders(self.hash_key)
+                found = self._sessions[session] = Placeholders(self.hash_key, self.vault, session)
             return found
+
+    def reveal(self, payload: Any, session_id: str, entities: Collection[str]) -> Any:
+        """``payload`` with the placeholders of ``entities`` replaced by their real values (from the
+        vault; without one nothing is kept, and nothing can be revealed)."""
+        vault = self.vault
+        if vault is None or not entities:
+            return payload
+
+        def back(match: re.Match[str]) -> str:
+            entity, number = match.group(1), int(match.group(2))
+            if entity not in entities:
+                return match.group(0)
+            value = vault.value(session_id, entity, number)
+            return match.group(0) if value is None else value
+
+        return map_strings(payload, lambda text: PLACEHOLDER.sub(back, text))
 
     def _scan(self, text: str) -> list[PiiSpan]:
         if self._cache is None:
