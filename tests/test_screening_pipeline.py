@@ -294,3 +294,23 @@ def test_registry_refuses_receives_pii_that_is_not_a_list_of_types():
 
     with pytest.raises(ConfigError, match="receives_pii"):
         ToolRegistry.from_mapping({"t": {"args": {"type": "object"}, "receives_pii": "EMAIL_ADDRESS"}})
+
+
+def test_threads_screening_one_session_agree_on_every_placeholder(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    guard = vault_guard(tmp_path, bytes(range(32)))
+    addresses = [f"user{n}@example.org" for n in range(20)]
+
+    def screen(n: int) -> tuple[str, str]:
+        address = addresses[n % 20]
+        return address, guard.screen_input(f"to {address}", session_id="s").rewritten
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(screen, range(200)))
+    by_address: dict[str, set[str]] = {}
+    for address, text in results:
+        by_address.setdefault(address, set()).add(text)
+    assert all(len(texts) == 1 for texts in by_address.values())  # one placeholder per address
+    assert len({next(iter(t)) for t in by_address.values()}) == 20  # and distinct across addresses
+    guard.close()
