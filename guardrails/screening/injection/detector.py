@@ -23,7 +23,7 @@ from cachetools import LRUCache
 
 from .external import ExternalScorer
 from .model import HashedNgramModel
-from .normalise import SIGNAL_TRUNCATED, normalise
+from .normalise import SIGNAL_NESTED_ENCODING, SIGNAL_TRUNCATED, normalise
 from .rules import rule_score, scan
 
 CHANNELS: Final = ("user", "tool_output")
@@ -143,8 +143,8 @@ class InjectionDetector:
         score = min(max(score, 0.0), 1.0)
         limits = self._thresholds[channel]
         verdict = DENY if score >= limits.deny else ESCALATE if score >= limits.escalate else ALLOW
-        if verdict == ALLOW and SIGNAL_TRUNCATED in signals:
-            verdict = ESCALATE  # fail closed: part of the text was never read
+        if verdict == ALLOW and (SIGNAL_TRUNCATED in signals or SIGNAL_NESTED_ENCODING in signals):
+            verdict = ESCALATE  # fail closed: part of the text (or of a payload nested 4+ deep) was never read
         return InjectionResult(
             score=score,
             signals=signals,

@@ -28,6 +28,20 @@ FAKE_TURN: Final = "fake_turn"
 ADDRESSED_TO_AI: Final = "addressed_to_ai"
 
 _GAP = r"[^.\n]{0,40}?"  # a short stretch of the same sentence
+# What an injected "system" line goes on to say. A markdown "### System" heading or a
+# "Developer note:" label in a README is benign; followed by one of these, it is a fake turn.
+_TURN_BODY = (
+    r"(?:you\b|ignore|disregard|forget|override|bypass|new (?:task|instructions?|rules)|from now on|respond|reply only"
+    r"|do not (?:tell|mention|reveal|inform|ask)|the (?:assistant|ai|model|user)\b|act as|pretend|reveal|print"
+    r"|output|send|forward|call|execute|run \w+ on|append|before (?:you )?(?:answer|respond|reply)"
+    r"|when (?:you )?(?:answer|respond|reply|summari))"
+)
+# Benign things named "prompt"/"instructions" that an attack does not target: a form field, a
+# template file, the steps in this guide, the label on a parcel.
+_NOT_TARGET = (
+    r"(?!\s+(?:field|template|file|box|text ?box)s?\b|\s+(?:in|of) this (?:guide|manual"
+    r"|readme|policy)\b|\s+on the (?:label|screen|box|package)\b)"
+)
 # A letter next to a leetspeak digit or symbol ("1gn0re"): only then is the leet view read.
 _MIXED_LEET = re.compile(r"[a-z][013457@$|]|[013457@$|][a-z]")
 
@@ -40,12 +54,13 @@ class Rule:
     pattern: re.Pattern[str]
 
 
-def _rule(name: str, anchors: str, weight: float, *patterns: str) -> Rule:
+def _rule(name: str, anchors: str | tuple[str, ...], weight: float, *patterns: str) -> Rule:
     # One alternation per rule: one pass over the text instead of one per pattern. The
     # anchors are literals one of which every match contains: ``in`` finds them at memory
     # speed, so the regex (~20 ms per MB and alternation) runs only on texts that have one.
     compiled = re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
-    return Rule(name, weight, tuple(anchors.split("|")), compiled)
+    # Anchors are "|"-separated, or a tuple when one of them holds a "|".
+    return Rule(name, weight, anchors if isinstance(anchors, tuple) else tuple(anchors.split("|")), compiled)
 
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -59,7 +74,7 @@ RULES: Final[tuple[Rule, ...]] = (
         + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|system|your|all|any)\b"
         + _GAP
         + r"\b(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|commands|programming"
-        r"|context|restrictions|policies|safety)\b",
+        r"|context|restrictions|policies|safety)\b" + _NOT_TARGET,
         r"\b(?:new|updated|revised|real|true|actual) (?:instructions?|directives?|system prompt|task)\s*(?::"
         r"|are\b|is\b)",
         r"\bfrom now on,? (?:you|your|the assistant|ignore|respond|answer|only)\b",
@@ -97,7 +112,7 @@ RULES: Final[tuple[Rule, ...]] = (
         + r"\b(?:system prompt|system message|initial (?:prompt|instructions)|original (?:prompt|instructions)"
         r"|hidden (?:prompt|instructions)|(?:your|the) (?:instructions|prompt|rules) (?:above|you were given)"
         r"|your (?:system|initial|secret|internal) (?:prompt|instructions|rules|configuration)"
-        r"|(?:the )?(?:text|words|everything) above)\b",
+        r"|(?:the )?(?:text|words|everything) above)\b" + _NOT_TARGET,
         r"\b(?:repeat|print|output) (?:the )?(?:words|text|everything) (?:above|before)\b",
         r"\bwhat (?:were you|have you been) (?:told|instructed)\b",
     ),
@@ -129,18 +144,32 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     _rule(
         FAKE_TURN,
-        "<|[inst]|[/inst]|#|system|end of|ends here|is over here|admin|developer",
+        (
+            "<|",
+            "<<",
+            "</",
+            "[inst]",
+            "[/inst]",
+            "#",
+            "system",
+            "end of",
+            "ends here",
+            "is over here",
+            "admin",
+            "developer",
+        ),
         0.6,
         r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>",
         r"\[/?inst\]|<</?sys>>",
-        r"^\s*#{1,4}\s*(?:system|assistant|instruction|instructions|new instructions)\s*:?\s*$",
-        r"^\s*#{2,4}\s*(?:system|assistant|instruction)s?\s*:",
+        r"^\s*#{1,4}\s*(?:system|assistant|instructions?|new instructions)\s*:?[ \t]*(?:\n\s*)?" + _TURN_BODY,
+        r"^\s*#{2,4}\s*(?:system|assistant)\s*:",
         r"^\s*\[?(?:system|system message|system prompt)\]?\s*:\s*(?:you\b|ignore|disregard|forget"
         r"|new (?:task|instructions?)"
         r"|from now on|override|respond|reply|do not|always|never|the (?:assistant|ai|user)\b)",
         r"</(?:system|user|document|untrusted|context|data|tool_output|input|instructions)>\s*\n?\s*(?:<|\w+\s*:)",
         r"\b(?:end of (?:document|context|user input|untrusted|data)|(?:document|context) (?:ends|is over) here)\b",
-        r"^\s*(?:system|admin|developer)\s+(?:override|update|note|message)\s*:",
+        r"^\s*(?:system|admin|developer)\s+override\s*:",
+        r"^\s*(?:system|admin|developer)\s+(?:update|note|message)\s*:\s*" + _TURN_BODY,
     ),
     _rule(
         ADDRESSED_TO_AI,
@@ -148,7 +177,8 @@ RULES: Final[tuple[Rule, ...]] = (
         0.55,
         r"\b(?:if you are|if you're|attention|note to|message (?:to|for)|dear|hey) (?:an? |the |any )?"
         r"(?:ai|a\.i\.|llm|large language model|language model|chatbot|ai assistant|assistant|agent|gpt|claude|copilot)"
-        r"(?:s)?\b[^.\n]{0,60}?\b(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that|who|you must|please)\b",
+        r"(?:s)?\b(?! (?:manager|director|editor|coach|professor|teacher))"  # a job title, not an AI
+        r"[^.\n]{0,60}?\b(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that|who|you must|please)\b",
         r"\b(?:ai|llm|assistant|agent)s? (?:reading|processing|summari[sz]ing) this\b",
         r"\b(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|alert|notify) the user\b",
         r"\bwithout (?:telling|informing|notifying|alerting) the user\b",
@@ -196,7 +226,7 @@ def scan(norm: Normalised) -> tuple[str, ...]:
     signals.update(dict.fromkeys(plain))
     for view in norm.decoded:
         signals.update(dict.fromkeys(match_rules(view)))
-    extra = match_rules(norm.deleet, signals) if _MIXED_LEET.search(norm.text) else []
+    extra = match_rules(_leet_lines(norm.text, norm.deleet), signals) if _MIXED_LEET.search(norm.text) else []
     if extra:
         signals.update(dict.fromkeys(extra))
         signals["leetspeak"] = None
@@ -206,6 +236,35 @@ def scan(norm: Normalised) -> tuple[str, ...]:
         signals["encoded_payload:rot13"] = None
     signals.update(dict.fromkeys(norm.signals))
     return tuple(signals)
+
+
+def _leet_lines(text: str, deleet: str) -> str:
+    """The leetspeak view cut down to the lines (and their neighbours) that hold mixed leet.
+
+    An e-mail address or "Q3" puts a digit next to a letter in most real texts, so the whole
+    view used to be scanned a second time. Only a line with a letter next to a leet symbol can
+    spell a rule's word in leet. Both views have the same length (one-to-one translation), so
+    positions carry over; separate runs of lines are joined by a line that stops every rule.
+    """
+    spans: list[tuple[int, int]] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _MIXED_LEET.search(text, pos)
+        if m is None:
+            break
+        start = text.rfind("\n", 0, m.start())
+        start = text.rfind("\n", 0, start) + 1 if start > 0 else 0  # one line before
+        end = text.find("\n", m.end())
+        end = n if end < 0 else text.find("\n", end + 1)  # one line after
+        end = n if end < 0 else end
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+        pos = end + 1
+    if sum(b - a for a, b in spans) > n // 2:
+        return deleet
+    return "\n.\n".join(deleet[a:b] for a, b in spans)
 
 
 def rule_score(signals: Iterable[str]) -> float:
