@@ -79,6 +79,20 @@ def make_guard(tmp_path: Path, tools: ToolRegistry) -> Callable[..., Guard]:
         guard.ledger.close()
 
 
+def payments_guard(db: Path, engine: str = "auto", **kwargs: Any) -> Guard:
+    """The bundled payments deployment (policies, registry, parameters) on a ledger at ``db``."""
+    from guardrails.config import load_settings
+
+    return Guard(
+        policies=PolicySet.load(POLICIES),
+        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
+        ledger=SQLiteLedger(db),
+        config=load_settings(PAYMENTS / "railguard.toml").params,
+        engine=engine,
+        **kwargs,
+    )
+
+
 def pay(txn: str = "t1", amount: Any = 100, session: str = "s1", **extra: Any) -> ToolCall:
     args = {"transaction_id": txn, "amount": amount, "currency": "EUR", "recipient": "ACME"}
     return ToolCall(tool="make_payment", args=args, session_id=session, agent=PAYER, **extra)

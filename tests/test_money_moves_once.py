@@ -12,22 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from guardrails import Agent, Guard, PolicySet, SQLiteLedger, ToolCall, ToolRegistry, ToolResult
-from guardrails.config import load_settings
+from guardrails import Agent, Guard, SQLiteLedger, ToolCall, ToolRegistry, ToolResult
 
-from .conftest import PAYMENTS, POLICIES
+from .conftest import PAYMENTS, POLICIES, payments_guard
 
 AGENT = Agent(id="bot", roles=("payments_agent",))
 
 
 def build(db, engine="auto") -> Guard:
-    return Guard(
-        policies=PolicySet.load(POLICIES),
-        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
-        ledger=SQLiteLedger(db),
-        config=load_settings(PAYMENTS / "railguard.toml").params,
-        engine=engine,
-    )
+    return payments_guard(db, engine)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from guardrails import Agent, Guard, PolicySet, SQLiteLedger, ToolCall, ToolRegi
 from guardrails.config import load_settings
 from guardrails.screening import InjectionScreener, PiiActions, PiiScreener
 
-from .conftest import PAYMENTS, POLICIES
+from .conftest import PAYMENTS, POLICIES, payments_guard
 
 AGENT = Agent(id="bot", roles=("payments_agent",))
 
@@ -29,13 +29,7 @@ PII = {
 
 def build(path, screeners) -> Guard:
     """The payments deployment with these screeners."""
-    return Guard(
-        policies=PolicySet.load(POLICIES),
-        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
-        ledger=SQLiteLedger(path),
-        config=load_settings(PAYMENTS / "railguard.toml").params,
-        screeners=screeners,
-    )
+    return payments_guard(path, screeners=screeners)
 
 
 @pytest.fixture
