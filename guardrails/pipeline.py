@@ -37,7 +37,7 @@ from guardrails.ledger.base import (
 from guardrails.ledger.scrubbing import Scrubbing, ScrubbingTx
 from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
-from guardrails.stages.base import SCREENING_SESSION, Screener, StageOutcome
+from guardrails.stages.base import SCREENING_SESSION, DecisionObserver, Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
 from guardrails.stages.run import CheckpointRun, run_screeners, timed_stage
@@ -69,6 +69,7 @@ class Guard:
         result_confidence_threshold: float | None = None,
         output_confidence_threshold: float | None = None,
         clock: Callable[[], float] = time.time,
+        observers: Sequence[DecisionObserver] = (),
     ) -> None:
         self.config = canonicalise(dict(config or {}))
         self.config_revision = config_revision(self.config)
@@ -94,6 +95,8 @@ class Guard:
         self.clock = clock
         self._schemas: LRUCache[str, SchemaCheck] = LRUCache(maxsize=256)
         self._schema_lock = threading.Lock()
+        self.observers = list(observers)
+        self.observer_failures = 0
 
     @property
     def revision(self) -> str:
@@ -176,7 +179,7 @@ class Guard:
                 decision = self._append_call(tx, call, canon, call_hash, key_value, decision, policy_input)
         except LedgerError as exc:
             return _ledger_failure(run, call.session_id, call.id, exc)
-        return decision
+        return self._notify(decision, {"tool": call.tool, "agent": canon.stored_agent, "input": policy_input})
 
     def _policy_input(
         self,
@@ -326,7 +329,7 @@ class Guard:
                 self._append_decision(tx, decision, {"tool": record.tool if record else None}, taint)
         except LedgerError as exc:
             return _ledger_failure(run, result.session_id, result.call_id, exc)
-        return decision
+        return self._notify(decision, {"tool": record.tool if record else None})
 
     def _append_result(
         self, tx: SessionTx, record: CallRecord, result: ToolResult, spec: ToolSpec | None, decision: Decision
@@ -429,6 +432,21 @@ class Guard:
         except LedgerError as exc:
             run = self._run(decision.checkpoint)
             return _ledger_failure(run, session_id, decision.call_id, exc)
+        return self._notify(decision, extra)
+
+    def _notify(self, decision: Decision, context: Mapping[str, Any]) -> Decision:
+        """Tell the observers (decision log, metrics, traces) of a decision, once it is committed.
+        An observer that fails is counted and never changes or delays the decision. The policy
+        input they see is scrubbed of PII as the ledger's is, when a PII screener runs."""
+        if not self.observers:
+            return decision
+        if self._scrub is not None and context.get("input") is not None:
+            context = {**context, "input": self._scrub(context["input"])}
+        for observer in self.observers:
+            try:
+                observer.on_decision(decision, context)
+            except Exception:
+                self.observer_failures += 1
         return decision
 
     def _append_decision(

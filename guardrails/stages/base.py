@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from guardrails.model import Finding, Reason, Verdict
+from guardrails.model import Decision, Finding, Reason, Verdict
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,13 @@ class Screener(Protocol):
     name: str
 
     def screen(self, payload: Any, channel: str) -> StageOutcome: ...
+
+
+class DecisionObserver(Protocol):
+    """Sees every recorded decision after its transaction committed: decision logs, metrics, traces.
+
+    ``context`` holds ``tool`` and, for ``authorize``, ``agent`` and the policy ``input``
+    (``None`` when no policy ran). It must not block; whatever it raises is counted and ignored.
+    """
+
+    def on_decision(self, decision: Decision, context: Mapping[str, Any]) -> None: ...
