@@ -49,6 +49,31 @@ PII_NEEDS_REVIEW: Final = "pii_needs_review"
 PROMPT_INJECTION: Final = "prompt_injection"
 PROMPT_INJECTION_SUSPECTED: Final = "prompt_injection_suspected"
 
+# -- escalation queue (guardrails/escalation) ---------------------------------------
+APPROVED_BY_REVIEWER: Final = "approved_by_reviewer"
+DENIED_BY_REVIEWER: Final = "denied_by_reviewer"
+ESCALATION_TERMS_INVALID: Final = "escalation_terms_invalid"
+UNKNOWN_TICKET: Final = "unknown_ticket"
+TICKET_ALREADY_RESOLVED: Final = "ticket_already_resolved"
+TICKET_EXPIRED: Final = "ticket_expired"
+TICKET_CLAIMED_BY_OTHER: Final = "ticket_claimed_by_other"
+NOT_A_REVIEWER: Final = "not_a_reviewer"
+AGENT_CANNOT_REVIEW: Final = "agent_cannot_review"
+SELF_APPROVAL: Final = "self_approval"
+DUPLICATE_APPROVAL: Final = "duplicate_approval"
+ARGS_HASH_MISMATCH: Final = "args_hash_mismatch"
+NOTE_REQUIRED: Final = "note_required"
+NOTE_INVALID: Final = "note_invalid"
+NOTE_TOO_LONG: Final = "note_too_long"
+
+# -- OPA server engine (guardrails/engines/opa_server.py) ----------------------------
+OPA_UNAVAILABLE: Final = "opa_unavailable"
+OPA_TIMEOUT: Final = "opa_timeout"
+OPA_HTTP_ERROR: Final = "opa_http_error"
+OPA_BAD_RESPONSE: Final = "opa_bad_response"
+OPA_CIRCUIT_OPEN: Final = "opa_circuit_open"
+FAIL_OPEN: Final = "fail_open"  # the kind of a finding on an allow the engine could not decide
+
 #: Every code Railguard itself emits, with the sentence a reader sees in the docs.
 DOCUMENTED: Final[dict[str, str]] = {
     MALFORMED_JSON: "The request body or file is not valid JSON.",
@@ -79,4 +104,25 @@ DOCUMENTED: Final[dict[str, str]] = {
     PII_NEEDS_REVIEW: "The payload carries PII whose configured action is escalate; a person decides.",
     PROMPT_INJECTION: "The text scores above the channel's deny threshold for prompt injection.",
     PROMPT_INJECTION_SUSPECTED: "The text is in the channel's uncertain band for prompt injection; a person decides.",
+    APPROVED_BY_REVIEWER: "Reviewers approved this exact call (or result); the approval is spent by this decision.",
+    DENIED_BY_REVIEWER: "A reviewer denied this exact call; the denial stands for these arguments.",
+    ESCALATION_TERMS_INVALID: "A policy's escalate entry asked for approvers, deadline_s or default with bad values.",
+    UNKNOWN_TICKET: "No ticket has this id.",
+    TICKET_ALREADY_RESOLVED: "The ticket was already resolved (approved, denied, expired or cancelled).",
+    TICKET_EXPIRED: "The ticket's deadline passed; it resolved to its default and can no longer be approved.",
+    TICKET_CLAIMED_BY_OTHER: "Another reviewer has claimed the ticket.",
+    NOT_A_REVIEWER: "Only identities with the reviewer role resolve tickets.",
+    AGENT_CANNOT_REVIEW: "An agent identity can never resolve a ticket.",
+    SELF_APPROVAL: "A reviewer cannot resolve a ticket raised by or on behalf of their own identity.",
+    DUPLICATE_APPROVAL: "This reviewer already approved the ticket; a second approver must be someone else.",
+    ARGS_HASH_MISMATCH: "The approval names arguments (hash) other than the ticket's call.",
+    NOTE_REQUIRED: "A denial needs a note saying why.",
+    NOTE_INVALID: "A note holds control or bidi-override characters.",
+    NOTE_TOO_LONG: "A note is longer than 2,000 characters.",
+    OPA_UNAVAILABLE: "The OPA server could not be reached, or dropped the connection; treated as deny.",
+    OPA_TIMEOUT: "The OPA server did not answer within the engine's per-call timeout; treated as deny.",
+    OPA_HTTP_ERROR: "The OPA server answered with an HTTP error status other than a policy evaluation error.",
+    OPA_BAD_RESPONSE: "The OPA server's answer is not a JSON object; treated as deny.",
+    OPA_CIRCUIT_OPEN: "The OPA server failed repeatedly: calls are refused until a probe after the cool-down succeeds.",
+    FAIL_OPEN: "Finding on an allowed call: the OPA server was unavailable and the tool opted into fail-open.",
 }

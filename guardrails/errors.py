@@ -61,6 +61,12 @@ class LedgerError(RailguardError):
     code = "ledger_error"
 
 
+class EscalationError(RailguardError):
+    """A ticket action was refused (unknown ticket, already resolved, not a reviewer...)."""
+
+    code = "escalation_error"
+
+
 class DeniedError(RailguardError):
     """Raised by adapters when a checkpoint denies; carries the Decision."""
 

@@ -21,10 +21,12 @@ from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
 from guardrails.engines.base import config_data, config_revision
 from guardrails.errors import ConfigError, InputError, LedgerError
+from guardrails.escalation import EscalationQueue, EscalationSettings, Ticket, TicketListener, TicketRequest
+from guardrails.escalation.queue import expiry_event, open_ticket, spend_approval
+from guardrails.escalation.review import content_binding, review_doc, settle
 from guardrails.ledger.base import (
     CALL_REQUESTED,
     DECISION,
-    ESCALATION_OPENED,
     LABELS_ADDED,
     RESULT_RECORDED,
     USAGE_REPORTED,
@@ -70,6 +72,8 @@ class Guard:
         output_confidence_threshold: float | None = None,
         clock: Callable[[], float] = time.time,
         observers: Sequence[DecisionObserver] = (),
+        escalation: EscalationSettings | None = None,
+        ticket_listeners: Sequence[TicketListener] = (),
     ) -> None:
         self.config = canonicalise(dict(config or {}))
         self.config_revision = config_revision(self.config)
@@ -97,6 +101,14 @@ class Guard:
         self._schema_lock = threading.Lock()
         self.observers = list(observers)
         self.observer_failures = 0
+        # The human queue on the same ledger; overdue tickets expire now (they may have passed
+        # their deadline while nothing ran) and, when configured, periodically.
+        self.escalation = escalation or EscalationSettings()
+        self.queue = EscalationQueue(self.ledger, self.escalation, clock=clock, listeners=ticket_listeners)
+        self.queue.expire()
+        if self.escalation.sweep_interval_s:
+            self.queue.start_sweeper(self.escalation.sweep_interval_s)
+        self._ticket_redact: Callable[[Any], Any] = _ticket_redactor() if self._scrub is None else _same
 
     @property
     def revision(self) -> str:
@@ -112,7 +124,8 @@ class Guard:
         return CheckpointRun(checkpoint, self.clock, self.engine.revision, self.config_revision)
 
     def close(self) -> None:
-        """Release the ledger (connections and its checkpoint thread)."""
+        """Release the ledger (connections and its checkpoint thread) and the ticket sweeper."""
+        self.queue.close()
         self.ledger.close()
 
     def __enter__(self) -> Guard:
@@ -127,7 +140,7 @@ class Guard:
         run = self._run(Checkpoint.SCREEN_INPUT)
         self._screen(run, payload, channel, session_id)
         decision = run.decision(session_id, None)
-        return self._record_plain(session_id, decision, {"channel": channel})
+        return self._record_plain(session_id, decision, {"channel": channel}, payload)
 
     def _screen(self, run: CheckpointRun, payload: Any, channel: str, session_id: str) -> bool:
         """Run the screeners (PII, injection) on a payload; False when one of them stopped the checkpoint."""
@@ -168,7 +181,9 @@ class Guard:
             with self._write(call.session_id) as tx:
                 earlier = tx.find_call(call.id)
                 if earlier is not None:
-                    return self._retry(earlier.tool, earlier.args_hash, earlier.decision, call, call_hash, run)
+                    answer = self._retry(tx, earlier, call, call_hash, run)
+                    if answer is not None:
+                        return answer
                 policy_input: dict[str, Any] | None = None
                 if ok:
                     if judged is None or tx.version() != seen:
@@ -176,7 +191,9 @@ class Guard:
                     policy_input, outcome, ms = judged
                     run.fold("policy", outcome, ms)
                 decision = run.decision(call.session_id, call.id)
-                decision = self._append_call(tx, call, canon, call_hash, key_value, decision, policy_input)
+                decision = self._append_call(
+                    tx, call, canon, call_hash, key_value, decision, policy_input, run.outcome.terms, earlier is None
+                )
         except LedgerError as exc:
             return _ledger_failure(run, call.session_id, call.id, exc)
         return self._notify(decision, {"tool": call.tool, "agent": canon.stored_agent, "input": policy_input})
@@ -200,6 +217,9 @@ class Guard:
                 all_results="all_results" in needs,
             )
         )
+        # Earlier reviews of this exact call (approved, denied, pending): the bundled policy denies
+        # what a reviewer denied; an approval is applied after the policy (see escalation.review).
+        facts["review"] = review_doc(tx.reviews(call_hash, str(canon.agent.get("id", ""))), self.clock())
         session: dict[str, Any] = {"id": call.session_id, "facts": facts}
         if "history" in needs:
             session["history"] = tx.history(1000)
@@ -221,19 +241,30 @@ class Guard:
         key_value: str | None,
         decision: Decision,
         policy_input: Mapping[str, Any] | None,
+        asked: Sequence[Mapping[str, Any]],
+        new_call: bool,
     ) -> Decision:
         call_doc = {"id": call.id, "tool": call.tool, "args": canon.stored_args, "agent": canon.stored_agent}
         now = decision.at
-        tx.append(
-            Event(
-                call.session_id,
-                CALL_REQUESTED,
-                now,
-                {"call": call_doc, "args_hash": call_hash, "key_value": key_value},
-                call.id,
+        if new_call:  # a retry after a review decides again under the same call id
+            tx.append(
+                Event(
+                    call.session_id,
+                    CALL_REQUESTED,
+                    now,
+                    {"call": call_doc, "args_hash": call_hash, "key_value": key_value},
+                    call.id,
+                )
             )
+        facts = policy_input["session"]["facts"] if policy_input is not None else {}
+        request = TicketRequest(
+            binding=call_hash,
+            agent=canon.stored_agent,
+            tool=call.tool,
+            args=self._ticket_redact(canon.stored_args),
+            facts=facts,
         )
-        decision = _ticketed(tx, decision)
+        decision = self._reviewed(tx, decision, request, asked, deny_on_denial=False)
         tx.append(
             Event(
                 call.session_id,
@@ -254,22 +285,25 @@ class Guard:
         return decision
 
     def _retry(
-        self,
-        tool: str,
-        earlier_hash: str,
-        earlier: Mapping[str, Any],
-        call: ToolCall,
-        call_hash: str,
-        run: CheckpointRun,
-    ) -> Decision:
-        """The same call id again: the same answer, and no second ledger entry."""
-        if tool == call.tool and earlier_hash == call_hash and earlier:
-            return Decision.model_validate(earlier)
-        run.outcome = StageOutcome.deny(
-            codes.CALL_ID_CONFLICT, f"call id {call.id!r} was already used for another call", "railguard.ledger"
-        )
-        run.stage = "ledger"
-        return run.decision(call.session_id, call.id)
+        self, tx: SessionTx, earlier: CallRecord, call: ToolCall, call_hash: str, run: CheckpointRun
+    ) -> Decision | None:
+        """The same call id again: the same answer, and no second ledger entry; ``None`` when the
+        call escalated and its ticket has been resolved since: then it is decided again."""
+        if earlier.tool != call.tool or earlier.args_hash != call_hash or not earlier.decision:
+            run.outcome = StageOutcome.deny(
+                codes.CALL_ID_CONFLICT, f"call id {call.id!r} was already used for another call", "railguard.ledger"
+            )
+            run.stage = "ledger"
+            return run.decision(call.session_id, call.id)
+        decision = Decision.model_validate(earlier.decision)
+        if decision.verdict is not Verdict.ESCALATE or decision.ticket is None:
+            return decision
+        ticket = tx.ticket(decision.ticket)
+        if ticket is None or (ticket["state"] in ("open", "claimed") and ticket["deadline"] > self.clock()):
+            return decision  # still waiting for a person
+        if ticket["state"] in ("open", "claimed"):
+            tx.append(expiry_event(ticket, self.clock(), self.escalation.approval_ttl_s))
+        return None
 
     # -- checkpoint 3 -------------------------------------------------------------------
     def check_result(self, result: ToolResult) -> Decision:
@@ -321,8 +355,19 @@ class Guard:
                     run.stage_run(
                         "confidence", lambda: check_confidence(result.confidence, self.result_confidence_threshold)
                     )
-                decision = _ticketed(tx, run.decision(result.session_id, result.call_id))
-                if record is not None and not record.has_result:
+                decision = run.decision(result.session_id, result.call_id)
+                if record is not None and decision.verdict is Verdict.ESCALATE:
+                    output = decision.rewritten if decision.rewritten is not None else result.output
+                    request = TicketRequest(
+                        binding=content_binding(Checkpoint.CHECK_RESULT, result.call_id, output),
+                        agent={"id": ""},
+                        tool=record.tool,
+                        output=self._ticket_redact(output),
+                        confidence=result.confidence,
+                    )
+                    decision = self._reviewed(tx, decision, request, run.outcome.terms, deny_on_denial=True)
+                # A result waiting for a person is not recorded yet: an approval releases exactly it.
+                if record is not None and not record.has_result and decision.verdict is not Verdict.ESCALATE:
                     self._append_result(tx, record, result, spec, decision)
                 # An untrusted source taints the session whatever a detector said of its output.
                 taint = ("untrusted_content",) if spec is not None and spec.untrusted_source else ()
@@ -377,7 +422,7 @@ class Guard:
         ):
             run.stage_run("confidence", lambda: check_confidence(confidence, self.output_confidence_threshold))
         decision = run.decision(session_id, None)
-        return self._record_plain(session_id, decision, {})
+        return self._record_plain(session_id, decision, {}, output, confidence)
 
     def _output_schema(self, schema: Mapping[str, Any]) -> SchemaCheck:
         """Compile an output JSON Schema once: callers pass the same schema dict on every output."""
@@ -424,20 +469,69 @@ class Guard:
         with self._write(session_id) as tx:
             tx.append(Event(session_id, LABELS_ADDED, self.clock(), {"labels": sorted(set(labels))}))
 
-    def _record_plain(self, session_id: str, decision: Decision, extra: Mapping[str, Any]) -> Decision:
+    def _record_plain(
+        self,
+        session_id: str,
+        decision: Decision,
+        extra: Mapping[str, Any],
+        payload: Any = None,
+        confidence: float | None = None,
+    ) -> Decision:
         try:
             with self._write(session_id) as tx:
-                decision = _ticketed(tx, decision)
+                if decision.verdict is Verdict.ESCALATE:
+                    content = decision.rewritten if decision.rewritten is not None else payload
+                    request = TicketRequest(
+                        binding=content_binding(decision.checkpoint, None, content),
+                        agent={"id": ""},
+                        output=self._ticket_redact(content),
+                        confidence=confidence,
+                    )
+                    decision = self._reviewed(tx, decision, request, (), deny_on_denial=True)
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
             run = self._run(decision.checkpoint)
             return _ledger_failure(run, session_id, decision.call_id, exc)
         return self._notify(decision, extra)
 
+    def _reviewed(
+        self,
+        tx: SessionTx,
+        decision: Decision,
+        request: TicketRequest,
+        asked: Sequence[Mapping[str, Any]],
+        *,
+        deny_on_denial: bool,
+    ) -> Decision:
+        """An escalating decision meets the reviews of the same call or content: a usable approval
+        releases it once (and is spent here), a denial denies, a pending ticket is reused; otherwise
+        a ticket opens, durably, in this same transaction."""
+        if decision.verdict is not Verdict.ESCALATE:
+            return decision
+        review = review_doc(tx.reviews(request.binding, str(request.agent.get("id", ""))), self.clock())
+        settled = settle(StageOutcome(decision.verdict, decision.reasons), review, deny_on_denial=deny_on_denial)
+        if settled.spent is not None:
+            decision = decision.model_copy(
+                update={"verdict": Verdict.ALLOW, "reasons": settled.outcome.reasons, "ticket": settled.spent}
+            )
+            spend_approval(tx, decision, settled.spent)
+            return decision
+        if settled.outcome.verdict is Verdict.DENY:
+            return decision.model_copy(update={"verdict": Verdict.DENY, "reasons": settled.outcome.reasons})
+        if settled.ticket is not None:
+            return decision.model_copy(update={"ticket": settled.ticket})
+        return open_ticket(tx, decision, request, self.escalation, asked)
+
+    def wait(self, ticket: str, timeout: float = 30.0) -> Ticket:
+        """Wait up to ``timeout`` seconds for a person to resolve ``ticket``; the ticket, resolved or not.
+        Retry the call afterwards: an approval allows it once."""
+        return self.queue.wait(ticket, timeout)
+
     def _notify(self, decision: Decision, context: Mapping[str, Any]) -> Decision:
         """Tell the observers (decision log, metrics, traces) of a decision, once it is committed.
         An observer that fails is counted and never changes or delays the decision. The policy
         input they see is scrubbed of PII as the ledger's is, when a PII screener runs."""
+        self.queue.decision_opened(decision)
         if not self.observers:
             return decision
         if self._scrub is not None and context.get("input") is not None:
@@ -487,29 +581,18 @@ def context_labels(findings: Sequence[Finding]) -> list[str]:
     return sorted(labels)
 
 
-def _ticketed(tx: SessionTx, decision: Decision) -> Decision:
-    """An escalation opens a durable ticket in the same transaction as its decision.
+def _same(payload: Any) -> Any:
+    return payload
 
-    The ticket id is the decision id; the reviewer queue (its own issue) reads these events.
-    """
-    if decision.verdict is not Verdict.ESCALATE:
-        return decision
-    decision = decision.model_copy(update={"ticket": decision.decision_id})
-    tx.append(
-        Event(
-            decision.session_id,
-            ESCALATION_OPENED,
-            decision.at,
-            {
-                "ticket": decision.ticket,
-                "decision_id": decision.decision_id,
-                "checkpoint": decision.checkpoint.value,
-                "codes": list(decision.codes),
-            },
-            decision.call_id,
-        )
-    )
-    return decision
+
+def _ticket_redactor() -> Callable[[Any], Any]:
+    """Tickets show redacted arguments even when no PII screener runs: our own recognizers
+    need nothing beyond the core install; without them, what the ledger stores anyway."""
+    try:
+        from guardrails.screening.screeners import PiiScreener
+    except ImportError:
+        return _same
+    return PiiScreener(cache_size=0).scrub
 
 
 def _ledger_failure(run: CheckpointRun, session_id: str, call_id: str | None, exc: LedgerError) -> Decision:

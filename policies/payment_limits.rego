@@ -19,6 +19,18 @@ _limits_amount_arg := object.get(_config, ["payments", "amount_arg"], "amount")
 
 _limits_recipient_arg := object.get(_config, ["payments", "recipient_arg"], "recipient")
 
+# Above this amount the approval takes two distinct reviewers (the two-person rule); unset: one.
+_limits_two_person := object.get(_config, ["payments", "two_person_above"], null)
+
+_limits_two_person_over(amount) if {
+	is_number(_limits_two_person)
+	amount > _limits_two_person
+}
+
+_limits_approvers(amount) := 2 if _limits_two_person_over(amount)
+
+_limits_approvers(amount) := 1 if not _limits_two_person_over(amount)
+
 _limits_applies if input.call.tool in _limits_tools
 
 _limits_amount := object.get(input, ["call", "args", _limits_amount_arg], null)
@@ -61,6 +73,7 @@ escalate contains {
 	"code": "amount_needs_approval",
 	"message": sprintf("amount %v is above the approval threshold of %v", [_limits_amount, _limits_threshold]),
 	"source": "policies/payment_limits.rego",
+	"approvers": approvers,
 } if {
 	_limits_applies
 	_limits_amount_valid
@@ -68,6 +81,7 @@ escalate contains {
 	is_number(_limits_max)
 	_limits_amount > _limits_threshold
 	_limits_amount <= _limits_max
+	approvers := _limits_approvers(_limits_amount)
 }
 
 # Exact match: recipients are account identifiers, "acme" is not "ACME".

@@ -129,3 +129,18 @@ test_payment_limits_messages_name_the_amount_and_the_limit if {
 	message_of(tool_call.escalate, "amount_needs_approval") == "amount 5000 is above the approval threshold of 1000" with input as input_of(pay(5000)) with data.railguard.config as config_of(pay(5000))
 	message_of(tool_call.deny, "recipient_not_allowed") == `recipient MALLORY is not among the allowed recipients ["ACME", "GLOBEX"]` with input as input_of(pay_to("MALLORY")) with data.railguard.config as config_of(pay_to("MALLORY"))
 }
+
+test_limits_two_person_rule_above_its_threshold if {
+	inp := object.union(payment, {"call": {"args": {"amount": 6000}}, "config": {"payments": {"two_person_above": 5000}}})
+	entries := tool_call.escalate with input as input_of(inp) with data.railguard.config as config_of(inp)
+	some entry in entries
+	entry.code == "amount_needs_approval"
+	entry.approvers == 2
+}
+
+test_limits_one_approver_at_or_below_the_two_person_threshold if {
+	inp := object.union(payment, {"call": {"args": {"amount": 5000}}, "config": {"payments": {"two_person_above": 5000}}})
+	entries := tool_call.escalate with input as input_of(inp) with data.railguard.config as config_of(inp)
+	some entry in entries
+	entry.approvers == 1
+}

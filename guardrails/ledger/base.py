@@ -20,10 +20,14 @@ ESCALATION_OPENED = "escalation_opened"
 ESCALATION_RESOLVED = "escalation_resolved"
 USAGE_REPORTED = "usage_reported"
 LABELS_ADDED = "labels_added"
+# A ticket's life after it opened (guardrails/escalation): claimed, one approval of the N it
+# needs, and an approval spent by the one call it released.
+TICKET_CLAIMED = "ticket_claimed"
+TICKET_APPROVED = "ticket_approved"
+APPROVAL_USED = "approval_used"
 
-EVENT_TYPES = frozenset(
-    {CALL_REQUESTED, DECISION, RESULT_RECORDED, ESCALATION_OPENED, ESCALATION_RESOLVED, USAGE_REPORTED, LABELS_ADDED}
-)
+TICKET_EVENTS = frozenset({ESCALATION_OPENED, TICKET_CLAIMED, TICKET_APPROVED, ESCALATION_RESOLVED, APPROVAL_USED})
+EVENT_TYPES = frozenset({CALL_REQUESTED, DECISION, RESULT_RECORDED, USAGE_REPORTED, LABELS_ADDED, *TICKET_EVENTS})
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class SessionTx(Protocol):
 
     def append(self, event: Event) -> int: ...
 
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """A ticket of this session (its derived state), read inside the transaction."""
+        ...
+
+    def reviews(self, binding: str, agent_id: str) -> list[dict[str, Any]]:
+        """The session's tickets for one exact call (binding hash and agent), newest first."""
+        ...
+
 
 class LedgerStore(Protocol):
     """A durable store of session events. SQLite by default; PostgreSQL for replicas."""
@@ -96,5 +108,19 @@ class LedgerStore(Protocol):
     def config(self, revision: str) -> dict[str, Any] | None: ...
 
     def rebuild_facts(self) -> None: ...
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """A ticket's derived state and the payload it opened with; ``None`` when unknown."""
+        ...
+
+    def tickets(
+        self, *, states: Sequence[str] = (), session_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Tickets, open ones first, oldest first."""
+        ...
+
+    def overdue(self, now: float) -> list[tuple[str, str]]:
+        """``(ticket, session)`` of every unresolved ticket whose deadline has passed."""
+        ...
 
     def close(self) -> None: ...

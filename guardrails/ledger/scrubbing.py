@@ -22,7 +22,7 @@ class Scrubbing(Protocol):
 
 
 # The parts of an event payload that carry content; ids, hashes and fact keys stay as they are.
-_CONTENT = ("call", "decision", "input", "fact")
+_CONTENT = ("call", "decision", "input", "fact", "args", "output", "facts", "note")
 
 
 class ScrubbingTx:
@@ -43,6 +43,12 @@ class ScrubbingTx:
 
     def version(self) -> int:
         return self._tx.version()
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        return self._tx.ticket(ticket_id)
+
+    def reviews(self, binding: str, agent_id: str) -> list[dict[str, Any]]:
+        return self._tx.reviews(binding, agent_id)
 
     def append(self, event: Event) -> int:
         payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in event.payload.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,11 +25,17 @@ import orjson
 
 from guardrails.errors import LedgerError
 from guardrails.ledger.base import (
+    APPROVAL_USED,
     CALL_REQUESTED,
     DECISION,
+    ESCALATION_OPENED,
+    ESCALATION_RESOLVED,
     EVENT_TYPES,
     LABELS_ADDED,
     RESULT_RECORDED,
+    TICKET_APPROVED,
+    TICKET_CLAIMED,
+    TICKET_EVENTS,
     USAGE_REPORTED,
     CallRecord,
     Event,
@@ -67,9 +73,35 @@ CREATE TABLE IF NOT EXISTS by_key (
     failed INTEGER NOT NULL DEFAULT 0, unknown INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, key_value, tool));
 CREATE TABLE IF NOT EXISTS configs (revision TEXT PRIMARY KEY, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    ticket TEXT PRIMARY KEY, session_id TEXT NOT NULL, call_id TEXT, checkpoint TEXT NOT NULL,
+    tool TEXT, binding TEXT NOT NULL, agent_id TEXT NOT NULL, codes TEXT NOT NULL, state TEXT NOT NULL,
+    opened_at REAL NOT NULL, deadline REAL NOT NULL, approvers_needed INTEGER NOT NULL,
+    default_outcome TEXT NOT NULL, approvals TEXT NOT NULL DEFAULT '[]', claimed_by TEXT,
+    resolved_at REAL, resolved_by TEXT NOT NULL DEFAULT '[]', note TEXT, approval_expires REAL,
+    used_by TEXT, opened_seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tickets_by_binding ON tickets (session_id, binding, agent_id);
+CREATE INDEX IF NOT EXISTS tickets_by_state ON tickets (state, opened_at);
 """
 
-_FACT_TABLES = ("calls", "call_counts", "repeats", "pending", "results", "failures", "usage", "labels", "by_key")
+_FACT_TABLES = (
+    "calls",
+    "call_counts",
+    "repeats",
+    "pending",
+    "results",
+    "failures",
+    "usage",
+    "labels",
+    "by_key",
+    "tickets",
+)
+_TICKET_COLUMNS = (
+    "ticket, session_id, call_id, checkpoint, tool, binding, agent_id, codes, state, opened_at, deadline, "
+    "approvers_needed, default_outcome, approvals, claimed_by, resolved_at, resolved_by, note, approval_expires, "
+    "used_by, opened_seq"
+)
+UNRESOLVED = ("open", "claimed")
 # What became of an allowed call with a key (the result checkpoint's verdict on its result).
 OUTCOMES = ("succeeded", "failed", "unknown")
 
@@ -207,6 +239,60 @@ class SQLiteLedger:
             conn.execute("ROLLBACK")
             raise
 
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        conn = self._connection()
+        row = _ticket_row(conn, "ticket = ?", (ticket_id,))
+        if row is None:
+            return None
+        opened = conn.execute("SELECT payload FROM events WHERE seq = ?", (row["opened_seq"],)).fetchone()
+        row["opened"] = orjson.loads(opened[0]) if opened else {}
+        marks = ",".join("?" * len(TICKET_EVENTS))
+        trail = conn.execute(
+            f"SELECT type, at, payload FROM events WHERE session_id = ? AND seq >= ? AND type IN ({marks}) "  # noqa: S608
+            "ORDER BY seq",
+            (row["session_id"], row["opened_seq"], *sorted(TICKET_EVENTS)),
+        ).fetchall()
+        row["trail"] = [
+            {"type": kind, "at": at, **{k: v for k, v in payload.items() if k in _TRAIL_FIELDS}}
+            for kind, at, raw in trail
+            if (payload := orjson.loads(raw)).get("ticket") == ticket_id
+        ]
+        return row
+
+    def tickets(
+        self, *, states: Sequence[str] = (), session_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        if session_id is not None:
+            where.append("session_id = ?")
+            params.append(session_id)
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)} "  # noqa: S608 - fixed columns
+                "ORDER BY CASE WHEN state IN ('open', 'claimed') THEN 0 ELSE 1 END, opened_at, opened_seq LIMIT ?",
+                (*params, max(0, int(limit))),
+            )
+            .fetchall()
+        )
+        return [_ticket_dict(r) for r in rows]
+
+    def overdue(self, now: float) -> list[tuple[str, str]]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT ticket, session_id FROM tickets WHERE state IN ('open', 'claimed') AND deadline <= ? "
+                "ORDER BY deadline",
+                (now,),
+            )
+            .fetchall()
+        )
+        return [(t, sid) for t, sid in rows]
+
     def close(self) -> None:
         self._stop.set()
         if self._checkpointer.is_alive() and self._checkpointer is not threading.current_thread():
@@ -312,6 +398,17 @@ class _SQLiteSessionTx:
             decision = orjson.loads(found[0]).get("decision", {}) if found else {}
         return CallRecord(call_id, tool, args_hash, key_value, verdict, decision, bool(has_result))
 
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        return _ticket_row(self._conn, "ticket = ? AND session_id = ?", (ticket_id, self.session_id))
+
+    def reviews(self, binding: str, agent_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE session_id = ? AND binding = ? AND agent_id = ? "  # noqa: S608
+            "ORDER BY opened_seq DESC",
+            (self.session_id, binding, agent_id),
+        ).fetchall()
+        return [_ticket_dict(r) for r in rows]
+
     def append(self, event: Event) -> int:
         if event.session_id != self.session_id:
             raise LedgerError(f"event for session {event.session_id!r} appended to {self.session_id!r}")
@@ -332,6 +429,66 @@ def _text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except (orjson.JSONEncodeError, TypeError) as exc:
         raise LedgerError(f"payload cannot be stored as JSON: {exc}") from None
+
+
+_TRAIL_FIELDS = ("by", "note", "state", "outcome", "call_id", "decision_id")
+
+
+def _ticket_row(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {where}", params).fetchone()  # noqa: S608
+    return _ticket_dict(row) if row else None
+
+
+def _ticket_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    names = [c.strip() for c in _TICKET_COLUMNS.split(",")]
+    found = dict(zip(names, row, strict=True))
+    found["approvals"] = orjson.loads(found["approvals"])
+    found["resolved_by"] = orjson.loads(found["resolved_by"])
+    found["codes"] = orjson.loads(found["codes"])
+    return found
+
+
+def _apply_ticket(conn: sqlite3.Connection, event: Event) -> None:
+    """Fold a ticket event into the ``tickets`` table (its state is derived from the events)."""
+    p = event.payload
+    ticket = p["ticket"]
+    if event.type == ESCALATION_OPENED:
+        conn.execute(
+            f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES "  # noqa: S608 - fixed columns
+            "(?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, '[]', NULL, NULL, '[]', NULL, NULL, NULL, ?)",
+            (
+                ticket,
+                event.session_id,
+                event.call_id,
+                p["checkpoint"],
+                p.get("tool"),
+                p["binding"],
+                p.get("agent_id", ""),
+                _text(sorted(p.get("codes", []))),
+                event.at,
+                float(p["deadline"]),
+                int(p.get("approvers", 1)),
+                p.get("default", "deny"),
+                event.seq,
+            ),
+        )
+    elif event.type == TICKET_CLAIMED:
+        conn.execute(
+            "UPDATE tickets SET state = 'claimed', claimed_by = ? WHERE ticket = ? AND state IN ('open', 'claimed')",
+            (p["by"], ticket),
+        )
+    elif event.type == TICKET_APPROVED:
+        row = conn.execute("SELECT approvals FROM tickets WHERE ticket = ?", (ticket,)).fetchone()
+        approvals = [*orjson.loads(row[0]), {"by": p["by"], "at": event.at, "note": p.get("note")}] if row else []
+        conn.execute("UPDATE tickets SET approvals = ? WHERE ticket = ?", (_text(approvals), ticket))
+    elif event.type == ESCALATION_RESOLVED:
+        conn.execute(
+            "UPDATE tickets SET state = ?, resolved_at = ?, resolved_by = ?, note = ?, approval_expires = ? "
+            "WHERE ticket = ?",
+            (p["state"], event.at, _text(p.get("by", [])), p.get("note"), p.get("approval_expires"), ticket),
+        )
+    elif event.type == APPROVAL_USED:
+        conn.execute("UPDATE tickets SET used_by = ? WHERE ticket = ?", (p.get("call_id") or p["decision_id"], ticket))
 
 
 def _history_view(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -418,6 +575,8 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
         conn.executemany(
             "INSERT OR IGNORE INTO labels (session_id, label) VALUES (?, ?)", [(sid, label) for label in p["labels"]]
         )
+    elif event.type in TICKET_EVENTS:
+        _apply_ticket(conn, event)
 
 
 def _bump(conn: sqlite3.Connection, table: str, column: str, sid: str, key: str, by: int) -> None:

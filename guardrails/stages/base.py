@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from guardrails.model import Decision, Finding, Reason, Verdict
@@ -18,6 +18,8 @@ class StageOutcome:
     reasons: tuple[Reason, ...] = ()
     findings: tuple[Finding, ...] = ()
     rewritten: Any = None
+    # What escalate entries asked of the ticket (``approvers``, ``deadline_s``, ``default``).
+    terms: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def deny(cls, code: str, message: str, source: str, findings: tuple[Finding, ...] = ()) -> StageOutcome:

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from guardrails import codes
 from guardrails.engines.base import PolicyAnswer, PolicyEngine, package_path
 from guardrails.errors import EngineError, PolicyError
-from guardrails.model import Reason, Verdict
+from guardrails.escalation.model import Terms
+from guardrails.model import Finding, Reason, Verdict
 from guardrails.stages.base import StageOutcome
 
 KNOWN_NEEDS = frozenset({"history", "all_results"})
@@ -71,8 +74,16 @@ class PolicyStage:
     def run(self, input: Mapping[str, Any]) -> StageOutcome:
         try:
             answer = self.engine.evaluate(self.package, input)
-        except EngineError as exc:
-            return StageOutcome.error(codes.ENGINE_ERROR, str(exc)[:500], f"engine:{self.engine.name}")
+        except EngineError as exc:  # its code says which failure (engine_error, opa_timeout, ...)
+            return StageOutcome.error(exc.code, str(exc)[:500], f"engine:{self.engine.name}")
+        # An engine that could not decide for a tool that opted into fail-open answers allow and
+        # names its failure: the call goes, and the decision records why as a finding.
+        failed = getattr(answer, "fail_open", None)
+        if isinstance(failed, EngineError):
+            detail = f"{failed.code}: {failed}"[:300]
+            return StageOutcome(
+                findings=(Finding(kind=codes.FAIL_OPEN, detail=detail, source=f"engine:{self.engine.name}"),)
+            )
         return interpret(answer, self.source)
 
 
@@ -84,7 +95,15 @@ def interpret(answer: PolicyAnswer, source: str) -> StageOutcome:
     if deny:
         return StageOutcome(Verdict.DENY, deny)
     if escalate:
-        return StageOutcome(Verdict.ESCALATE, escalate)
+        terms = _terms(answer.escalate[0])
+        if terms is None:
+            return StageOutcome.deny(
+                codes.ESCALATION_TERMS_INVALID,
+                "escalate entries may carry approvers (1-10), deadline_s (> 0, at most 30 days) and "
+                "default ('deny' or 'allow'), nothing else malformed",
+                f"{source}.escalate",
+            )
+        return StageOutcome(Verdict.ESCALATE, escalate, terms=terms)
     if not answer.allow:
         return _undefined(source, "allow is undefined for this input (declare `default allow := false`)")
     allow = answer.allow[0]
@@ -93,6 +112,26 @@ def interpret(answer: PolicyAnswer, source: str) -> StageOutcome:
     if allow is False:
         return StageOutcome.deny(codes.NOT_ALLOWED, "no policy allows this call", f"{source}.allow")
     return _undefined(source, f"allow must be a boolean, got {type(allow).__name__}")
+
+
+_TERM_KEYS = ("approvers", "deadline_s", "default")
+
+
+def _terms(entries: list[Any]) -> tuple[Mapping[str, Any], ...] | None:
+    """The ticket terms escalate entries ask for; ``None`` when one is malformed (fail closed)."""
+    found = []
+    for entry in entries:
+        asked = {k: entry[k] for k in _TERM_KEYS if k in entry}
+        if not asked:
+            continue
+        try:
+            Terms(**asked)
+        except (ValidationError, TypeError):
+            return None
+        if isinstance(asked.get("approvers"), bool) or isinstance(asked.get("deadline_s"), bool):
+            return None
+        found.append(asked)
+    return tuple(found)
 
 
 def _entries(raw: list[Any], default_source: str) -> tuple[Reason, ...] | None:

@@ -48,6 +48,7 @@ class CheckpointRun:
             self.outcome.reasons + outcome.reasons if blocked else self.outcome.reasons,
             self.outcome.findings + outcome.findings,
             outcome.rewritten if outcome.rewritten is not None else self.outcome.rewritten,
+            self.outcome.terms + outcome.terms if blocked else self.outcome.terms,
         )
         return outcome.verdict not in (Verdict.DENY, Verdict.ERROR)
 
