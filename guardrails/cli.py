@@ -9,16 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrails import codes
 from guardrails.canonical import parse_json
 from guardrails.engines import ENGINES, PolicySet, create_engine, installed, test_engine
 from guardrails.engines.base import config_data
 from guardrails.errors import InputError, RailguardError
+from guardrails.escalation.model import TicketState
 from guardrails.model import Decision, ToolCall, Verdict
+
+if TYPE_CHECKING:
+    from guardrails.escalation import EscalationQueue
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -109,6 +115,35 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--engine", choices=ENGINES, default="auto")
     replay.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changes")
     replay.set_defaults(run=_replay)
+
+    queue = sub.add_parser("queue", help="the human escalation queue: list, show, approve, deny, expire tickets")
+    queue.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
+    queue.add_argument("--ledger", default=None, help="ledger path (default: the config's; ./railguard.db)")
+    qsub = queue.add_subparsers(dest="queue_command", required=True)
+    qlist = qsub.add_parser("list", help="tickets, unresolved first, oldest first")
+    qlist.add_argument("--state", action="append", choices=[s.value for s in TicketState], default=[])
+    qlist.add_argument("--limit", type=int, default=100)
+    qlist.add_argument("--json", action="store_true", help="one ticket JSON per line")
+    qlist.set_defaults(run=_queue_list)
+    qshow = qsub.add_parser("show", help="one ticket: the call, why it stopped, approvals, its trail")
+    qshow.add_argument("ticket")
+    qshow.add_argument("--json", action="store_true")
+    qshow.set_defaults(run=_queue_show)
+    for name, helptext in (("claim", "say you are looking at it"), ("approve", "approve (one of N approvals)")):
+        action = qsub.add_parser(name, help=helptext)
+        action.add_argument("ticket")
+        action.add_argument("--as", dest="who", required=True, metavar="REVIEWER", help="your reviewer name")
+        action.add_argument("--note", default=None)
+        if name == "approve":
+            action.add_argument("--args-hash", default=None, help="refuse unless the ticket is for these arguments")
+        action.set_defaults(run=_queue_act, action=name)
+    qdeny = qsub.add_parser("deny", help="deny; the note says why")
+    qdeny.add_argument("ticket")
+    qdeny.add_argument("--as", dest="who", required=True, metavar="REVIEWER")
+    qdeny.add_argument("--note", required=True)
+    qdeny.set_defaults(run=_queue_act, action="deny")
+    qexpire = qsub.add_parser("expire", help="run the deadline sweep now: overdue tickets resolve to their default")
+    qexpire.set_defaults(run=_queue_expire)
 
     demo = sub.add_parser("demo", help="the payment workflow end to end: deny, fraud check, allow, escalate")
     demo.add_argument("--engine", choices=ENGINES, default="auto")
@@ -304,6 +339,116 @@ def _replay(args: argparse.Namespace) -> int:
     report = replay(args.ledger, PolicySet.load(args.policies), args.engine)
     print(report.render())
     return EXIT_FAIL if (args.fail_on_change and report.changed) else EXIT_OK
+
+
+# -- queue -------------------------------------------------------------------------------------
+def _queue(args: argparse.Namespace) -> EscalationQueue:
+    """The queue over a deployment's ledger; no policy engine is started for it."""
+    from guardrails.config import load_settings
+    from guardrails.escalation import EscalationQueue
+    from guardrails.factory import escalation_from
+    from guardrails.ledger import SQLiteLedger
+
+    settings = load_settings(args.config or default_config())
+    ledger = args.ledger
+    if ledger is None:
+        ledger = settings.path(settings.railguard.ledger) if args.config else Path.cwd() / "railguard.db"
+    return EscalationQueue(SQLiteLedger(ledger), escalation_from(settings))
+
+
+def _queue_list(args: argparse.Namespace) -> int:
+    queue = _queue(args)
+    try:
+        tickets = queue.list(states=args.state, limit=args.limit)
+    finally:
+        queue.ledger.close()
+    now = time.time()
+    for t in tickets:
+        if args.json:
+            print(t.model_dump_json())
+        else:
+            age = _duration(now - t.opened_at)
+            due = "overdue" if t.deadline <= now and not t.resolved else f"due in {_duration(t.deadline - now)}"
+            print(
+                _shown(
+                    f"{t.id}  {t.state.value:9} {t.checkpoint:12} {t.tool or '-':18} {','.join(t.codes):32} "
+                    f"age {age:>6}  {due if not t.resolved else t.outcome}  {len(t.approvals)}/{t.approvers_needed}"
+                )
+            )
+    if not tickets and not args.json:
+        print("no tickets")
+    return EXIT_OK
+
+
+def _queue_show(args: argparse.Namespace) -> int:
+    queue = _queue(args)
+    try:
+        ticket = queue.get(args.ticket)
+    finally:
+        queue.ledger.close()
+    if args.json:
+        print(ticket.model_dump_json(indent=2))
+        return EXIT_OK
+    print(_shown(f"ticket {ticket.id}: {ticket.state.value} ({ticket.checkpoint}, session {ticket.session_id})"))
+    print(_shown(f"  agent {ticket.agent.get('id')} {list(ticket.agent.get('roles', []))} wants {ticket.tool or '-'}"))
+    print(f"  args {json.dumps(ticket.args, ensure_ascii=True)}  (hash {ticket.binding})")
+    if ticket.output is not None:
+        print(f"  output {json.dumps(ticket.output, ensure_ascii=True)[:2000]}  confidence {ticket.confidence}")
+    for reason in ticket.reasons:
+        print(_shown(f"  - {reason.get('code')}: {reason.get('message')}  [{reason.get('source')}]"))
+    approvals = [a.by for a in ticket.approvals]
+    print(_shown(f"  needs {ticket.approvers_needed} approver(s); has {approvals}; default {ticket.default}"))
+    for entry in ticket.trail:
+        print(_shown(f"  {_stamp(entry['at'])} {entry['type']} {entry.get('by') or ''} {entry.get('note') or ''}"))
+    return EXIT_OK
+
+
+def _queue_act(args: argparse.Namespace) -> int:
+    from guardrails.escalation import reviewer
+
+    queue = _queue(args)
+    who = reviewer(args.who)
+    try:
+        if args.action == "approve":
+            ticket = queue.approve(args.ticket, who, args.note, args_hash=args.args_hash)
+        elif args.action == "deny":
+            ticket = queue.deny(args.ticket, who, args.note)
+        else:
+            ticket = queue.claim(args.ticket, who, args.note)
+    finally:
+        queue.ledger.close()
+    print(f"ticket {ticket.id}: {ticket.state.value} ({len(ticket.approvals)}/{ticket.approvers_needed} approvals)")
+    return EXIT_OK
+
+
+def _queue_expire(args: argparse.Namespace) -> int:
+    queue = _queue(args)
+    try:
+        expired = queue.expire()
+    finally:
+        queue.ledger.close()
+    print(f"expired {len(expired)} ticket(s)" + "".join(f"\n  {t}" for t in expired))
+    return EXIT_OK
+
+
+def _shown(text: str) -> str:
+    """Untrusted text for a terminal: control and bidi characters escaped (no ANSI sequences run)."""
+    return "".join(
+        ch if ch == "\n" or (ch.isprintable() and not 0x202A <= ord(ch) <= 0x2069) else f"\\u{ord(ch):04x}"
+        for ch in text.rstrip()
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- demo --------------------------------------------------------------------------------------

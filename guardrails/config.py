@@ -22,6 +22,11 @@ and paths are resolved relative to the file, so a deployment is reproducible.
     injection = true
     pii_actions = { default = "redact", CREDIT_CARD = "block" }
 
+    [escalation]                   # the human queue
+    deadline_s = 3600              # unanswered tickets resolve to deny at their deadline
+    approvers = { amount_needs_approval = 2 }   # two-person rule per reason code
+    webhook = { url = "https://ops.example/hooks/railguard" }   # signed: RAILGUARD_WEBHOOK_SECRET
+
     [params]                       # becomes data.railguard.config for the policies
     roles = { payer = ["make_payment", "fraud_check"] }
 """
@@ -33,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from guardrails.errors import ConfigError
 
@@ -74,9 +79,52 @@ class ScreeningSection(_Strict):
     vault: str | None = None  # SQLite file for the sealed values behind placeholders (key: RAILGUARD_VAULT_KEY)
 
 
+class WebhookSection(_Strict):
+    """``[escalation.webhook]``: POSTed when a ticket opens and resolves, signed with an HMAC of the body."""
+
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str = "RAILGUARD_WEBHOOK_SECRET"  # noqa: S105 - the NAME of the variable holding the signing key
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=5, ge=0, le=20)
+
+
+class EscalationSection(_Strict):
+    """``[escalation]``: the human queue's terms. A policy's escalate entry may ask for stricter ones."""
+
+    deadline_s: float = Field(default=3600.0, gt=0, le=30 * 86400)  # unanswered tickets resolve to deny then
+    approval_ttl_s: float = Field(default=3600.0, gt=0, le=30 * 86400)  # how long an approval stays usable
+    approvers: dict[str, int] = Field(default_factory=dict)  # distinct approvers per reason code (two-person rule)
+    sweep_interval_s: float | None = Field(default=30.0, gt=0)  # the periodic deadline sweep; none: start-up only
+    webhook: WebhookSection | None = None
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {code: n for code, n in value.items() if isinstance(n, bool) or not 1 <= n <= 10}
+        if bad:
+            raise ValueError(f"approvers per reason code must be 1 to 10, got {bad}")
+        return value
+
+
+class OpaServerSection(_Strict):
+    """``[opa_server]``, when ``engine = "opa-server"``: an OPA server over HTTP (docs/opa-server.md)."""
+
+    url: str = Field(default="http://127.0.0.1:8181", pattern=r"^https?://")
+    mode: str = Field(default="push", pattern="^(push|served)$")  # push: load policies/ at start; served: use its own
+    bundle: str | None = None  # served mode: the bundle whose manifest revision stamps decisions
+    timeout_s: float = Field(default=0.5, gt=0, le=60)
+    setup_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=10.0, ge=0)
+    fail_open_tools: list[str] = Field(default_factory=list)  # outages allow these tools (recorded on the decision)
+    token_env: str | None = None  # the NAME of the environment variable holding OPA's bearer token
+
+
 class Settings(_Strict):
     railguard: RailguardSection = RailguardSection()
+    opa_server: OpaServerSection | None = None
     screening: ScreeningSection = ScreeningSection()
+    escalation: EscalationSection = EscalationSection()
     limits: LimitsSection = LimitsSection()
     thresholds: ThresholdsSection = ThresholdsSection()
     params: dict[str, Any] = Field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 deny (no fraud check) -> a fraud check that returns an HTML error page is flagged and
 does not count -> a real passed check -> allow -> over the approval threshold escalates
--> over the hard limit denies. Every step is checked against what it must decide.
+-> a reviewer approves -> the retry is allowed once, a second one denied -> over the hard
+limit denies. Every step is checked against what it must decide.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from guardrails.cli import default_config, render
+from guardrails.escalation import reviewer
 from guardrails.factory import guard_from_config
 from guardrails.model import Agent, Decision, ToolCall, ToolResult
 from guardrails.pipeline import Guard
@@ -64,6 +66,15 @@ def _scenario(guard: Guard, out: TextIO) -> bool:
     check_1, check_2, payment = _fraud_check("t-1001"), _fraud_check("t-1001"), _pay("t-1001", 250)
     check_3 = _fraud_check("t-1002")
     html_page = "<html><body>502 Bad Gateway</body></html>"
+    big = _pay("t-1002", 5000)
+    escalated: dict[str, Decision] = {}
+
+    def approve_then(retry: Callable[[], Decision]) -> Decision:
+        ticket = escalated["decision"].ticket or ""
+        approved = guard.queue.approve(ticket, reviewer("alice"), "known supplier, invoice checked")
+        out.write(f"    ticket {ticket}: {approved.state.value} by {', '.join(approved.resolved_by)}\n")
+        return retry()
+
     script: list[tuple[str, Callable[[], Decision], str, tuple[str, ...]]] = [
         (
             "1. pay 250 EUR for t-1001 before any fraud check",
@@ -107,9 +118,21 @@ def _scenario(guard: Guard, out: TextIO) -> bool:
         ),
         (
             "10. pay 5,000 EUR for t-1002: above the approval threshold, a person decides",
-            lambda: guard.authorize(_pay("t-1002", 5000)),
+            lambda: escalated.setdefault("decision", guard.authorize(big)),
             "escalate",
             ("amount_needs_approval",),
+        ),
+        (
+            "    reviewer alice approves the ticket; the agent retries the same call: allowed, once",
+            lambda: approve_then(lambda: guard.authorize(big)),
+            "allow",
+            ("approved_by_reviewer",),
+        ),
+        (
+            "    the agent tries the same payment again: the approval is spent, money moves once",
+            lambda: guard.authorize(_pay("t-1002", 5000)),
+            "deny",
+            ("duplicate_payment",),
         ),
         (
             "11. pay 20,000 EUR for t-1002: over the hard limit",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from guardrails.canonical import Limits
-from guardrails.config import Settings, load_settings
-from guardrails.engines import PolicySet
+from guardrails.config import OpaServerSection, Settings, load_settings
+from guardrails.engines import SERVER_ENGINE, PolicyEngine, PolicySet, create_engine
 from guardrails.errors import ConfigError
+from guardrails.escalation import EscalationSettings, Terms, TicketListener
 from guardrails.ledger import SQLiteLedger
 from guardrails.pipeline import Guard
 from guardrails.registry import ToolRegistry
@@ -28,12 +30,50 @@ def guard_from_settings(
         tools=ToolRegistry.from_file(settings.path(rg.tools)),
         ledger=SQLiteLedger(ledger_path or settings.path(rg.ledger), durability=rg.durability),
         config=settings.params,
-        engine=engine or rg.engine,
+        engine=engine_from(settings, engine or rg.engine),
         limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
         result_confidence_threshold=settings.thresholds.result_confidence,
         output_confidence_threshold=settings.thresholds.output_confidence,
         screeners=screeners_from(settings),
+        escalation=escalation_from(settings),
+        ticket_listeners=ticket_listeners_from(settings),
     )
+
+
+def engine_from(settings: Settings, name: str) -> PolicyEngine | str:
+    """An engine name, or the OPA-server engine built from ``[opa_server]``."""
+    if name != SERVER_ENGINE:
+        return name
+    section = settings.opa_server or OpaServerSection()
+    options = section.model_dump(exclude={"token_env"})
+    if section.token_env is not None:
+        token = os.environ.get(section.token_env)
+        if not token:
+            raise ConfigError(f"[opa_server] token_env names {section.token_env}, which is not set")
+        options["token"] = token
+    return create_engine(SERVER_ENGINE, **options)
+
+
+def escalation_from(settings: Settings) -> EscalationSettings:
+    section = settings.escalation
+    return EscalationSettings(
+        terms=Terms(deadline_s=section.deadline_s),
+        approvers_by_code=dict(section.approvers),
+        approval_ttl_s=section.approval_ttl_s,
+        sweep_interval_s=section.sweep_interval_s,
+    )
+
+
+def ticket_listeners_from(settings: Settings) -> list[TicketListener]:
+    hook = settings.escalation.webhook
+    if hook is None:
+        return []
+    from guardrails.escalation.webhook import WebhookNotifier
+
+    secret = os.environ.get(hook.secret_env, "")
+    if not secret:
+        raise ConfigError(f"[escalation.webhook] needs a signing secret in the environment variable {hook.secret_env}")
+    return [WebhookNotifier(hook.url, secret.encode(), timeout_s=hook.timeout_s, retries=hook.retries)]
 
 
 def screeners_from(settings: Settings) -> list[Screener]:

@@ -127,6 +127,9 @@ class Guard:
         """Release the ledger (connections and its checkpoint thread) and the ticket sweeper."""
         self.queue.close()
         self.ledger.close()
+        close_engine = getattr(self.engine, "close", None)  # an OPA server's connections
+        if callable(close_engine):
+            close_engine()
 
     def __enter__(self) -> Guard:
         return self

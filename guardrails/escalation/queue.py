@@ -335,10 +335,15 @@ class EscalationQueue:
         self._sweeper.start()
 
     def close(self) -> None:
+        """Stop the sweeper and the listeners (a webhook delivers what it has queued first)."""
         self._stop.set()
         if self._sweeper is not None and self._sweeper is not threading.current_thread():
             self._sweeper.join(timeout=5)
         self._sweeper = None
+        for listener in self.listeners:
+            close = getattr(listener, "close", None)
+            if callable(close):
+                close()
 
 
 def _ticket_id(ticket_id: Any) -> str:
