@@ -120,8 +120,31 @@ class OpaServerSection(_Strict):
     token_env: str | None = None  # the NAME of the environment variable holding OPA's bearer token
 
 
+class DecisionLogSection(_Strict):
+    """``[observability.decision_log]``: one JSON line per decision in OPA's decision-log format."""
+
+    path: str | None = None  # a rotated file
+    max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    backups: int = Field(default=5, ge=0)
+    stdout: bool = False
+    url: str | None = Field(default=None, pattern=r"^https?://")  # batched, gzipped POSTs, retried with backoff
+    token_env: str | None = None  # the NAME of the environment variable holding the sink's bearer token
+    pii_scan: bool = True  # scan every string for PII before it leaves (needs the screening extra)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ObservabilitySection(_Strict):
+    """``[observability]``: decision log, Prometheus metrics, OpenTelemetry spans (needs the extra)."""
+
+    decision_log: DecisionLogSection | None = None
+    metrics: bool = False
+    tracing: bool = False
+    tracing_capture_arguments: bool = False  # arguments as span attributes, PII-masked
+
+
 class Settings(_Strict):
     railguard: RailguardSection = RailguardSection()
+    observability: ObservabilitySection = ObservabilitySection()
     opa_server: OpaServerSection | None = None
     screening: ScreeningSection = ScreeningSection()
     escalation: EscalationSection = EscalationSection()

@@ -13,7 +13,7 @@ from guardrails.escalation import EscalationSettings, Terms, TicketListener
 from guardrails.ledger import SQLiteLedger
 from guardrails.pipeline import Guard
 from guardrails.registry import ToolRegistry
-from guardrails.stages.base import Screener
+from guardrails.stages.base import DecisionObserver, Screener
 
 
 def guard_from_config(path: str | Path, *, ledger_path: str | Path | None = None, engine: str | None = None) -> Guard:
@@ -25,7 +25,7 @@ def guard_from_settings(
     settings: Settings, *, ledger_path: str | Path | None = None, engine: str | None = None
 ) -> Guard:
     rg = settings.railguard
-    return Guard(
+    guard = Guard(
         policies=PolicySet.load(settings.path(rg.policies)),
         tools=ToolRegistry.from_file(settings.path(rg.tools)),
         ledger=SQLiteLedger(ledger_path or settings.path(rg.ledger), durability=rg.durability),
@@ -38,6 +38,60 @@ def guard_from_settings(
         escalation=escalation_from(settings),
         ticket_listeners=ticket_listeners_from(settings),
     )
+    try:
+        guard.observers.extend(observers_from(settings, guard))
+    except BaseException:
+        guard.close()
+        raise
+    return guard
+
+
+def observers_from(settings: Settings, guard: Guard) -> list[DecisionObserver]:
+    """The decision log, metrics and tracer ``[observability]`` asks for (they need the extra)."""
+    section = settings.observability
+    found: list[DecisionObserver] = []
+    if section.decision_log is None and not section.metrics and not section.tracing:
+        return found
+    try:
+        from guardrails.observability.decision_log import DecisionLog
+        from guardrails.observability.metrics import DecisionMetrics
+        from guardrails.observability.sinks import FileSink, HttpSink, Sink, StreamSink
+        from guardrails.observability.tracing import DecisionTracer
+    except ImportError as exc:
+        raise ConfigError(f"[observability] needs the observability extra: {exc}") from None
+    log: DecisionLog | None = None
+    if section.decision_log is not None:
+        dl = section.decision_log
+        sinks: list[Sink] = []
+        if dl.path is not None:
+            sinks.append(FileSink(settings.path(dl.path), max_bytes=dl.max_bytes, backups=dl.backups))
+        if dl.stdout:
+            sinks.append(StreamSink())
+        if dl.url is not None:
+            headers = {}
+            if dl.token_env is not None:
+                token = os.environ.get(dl.token_env)
+                if not token:
+                    raise ConfigError(f"[observability.decision_log] token_env names {dl.token_env}, which is not set")
+                headers["Authorization"] = f"Bearer {token}"
+            sinks.append(HttpSink(dl.url, headers=headers))
+        if not sinks:
+            raise ConfigError("[observability.decision_log] needs a path, stdout = true or a url")
+        log = DecisionLog(sinks, engine=guard.engine, pii_scan=dl.pii_scan, labels=dl.labels)
+        found.append(log)
+    if section.metrics:
+        metrics = DecisionMetrics(tools=guard.tools)
+        metrics.watch_guard(guard)
+        metrics.watch_escalations(guard.queue.depth, guard.queue.oldest_age)
+        breaker = getattr(guard.engine, "breaker_state", None)
+        if breaker is not None:
+            metrics.watch_breakers(lambda: {guard.engine.name: str(getattr(guard.engine, "breaker_state", ""))})
+        if log is not None:
+            metrics.watch_decision_log(log)
+        found.append(metrics)
+    if section.tracing:
+        found.append(DecisionTracer(capture_arguments=section.tracing_capture_arguments))
+    return found
 
 
 def engine_from(settings: Settings, name: str) -> PolicyEngine | str:

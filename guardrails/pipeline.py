@@ -126,6 +126,10 @@ class Guard:
     def close(self) -> None:
         """Release the ledger (connections and its checkpoint thread) and the ticket sweeper."""
         self.queue.close()
+        for observer in self.observers:  # a decision log writes out what it holds
+            close_observer = getattr(observer, "close", None)
+            if callable(close_observer):
+                close_observer()
         self.ledger.close()
         close_engine = getattr(self.engine, "close", None)  # an OPA server's connections
         if callable(close_engine):
@@ -198,7 +202,7 @@ class Guard:
                     tx, call, canon, call_hash, key_value, decision, policy_input, run.outcome.terms, earlier is None
                 )
         except LedgerError as exc:
-            return _ledger_failure(run, call.session_id, call.id, exc)
+            return self._notify(_ledger_failure(run, call.session_id, call.id, exc), {"tool": call.tool})
         return self._notify(decision, {"tool": call.tool, "agent": canon.stored_agent, "input": policy_input})
 
     def _policy_input(
@@ -376,7 +380,7 @@ class Guard:
                 taint = ("untrusted_content",) if spec is not None and spec.untrusted_source else ()
                 self._append_decision(tx, decision, {"tool": record.tool if record else None}, taint)
         except LedgerError as exc:
-            return _ledger_failure(run, result.session_id, result.call_id, exc)
+            return self._notify(_ledger_failure(run, result.session_id, result.call_id, exc), {"tool": None})
         return self._notify(decision, {"tool": record.tool if record else None})
 
     def _append_result(
@@ -494,7 +498,7 @@ class Guard:
                 self._append_decision(tx, decision, extra)
         except LedgerError as exc:
             run = self._run(decision.checkpoint)
-            return _ledger_failure(run, session_id, decision.call_id, exc)
+            return self._notify(_ledger_failure(run, session_id, decision.call_id, exc), extra)
         return self._notify(decision, extra)
 
     def _reviewed(

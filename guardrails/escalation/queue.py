@@ -166,6 +166,15 @@ class EscalationQueue:
         rows = self.ledger.tickets(states=wanted, session_id=session_id, limit=limit)
         return [Ticket.from_row(row) for row in rows]
 
+    def depth(self) -> int:
+        """Unresolved tickets (a metric)."""
+        return len(self.ledger.tickets(states=["open", "claimed"], limit=1_000_000))
+
+    def oldest_age(self) -> float | None:
+        """Seconds the oldest unresolved ticket has waited (a metric); ``None`` when none waits."""
+        oldest = self.ledger.tickets(states=["open", "claimed"], limit=1)
+        return self.clock() - oldest[0]["opened_at"] if oldest else None
+
     def wait(self, ticket_id: str, timeout: float = 30.0, *, poll: float = 0.05) -> Ticket:
         """Block up to ``timeout`` seconds for a resolution; returns the ticket, resolved or not.
 
