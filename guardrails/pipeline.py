@@ -407,6 +407,8 @@ class Guard:
                     "key_value": record.key_value,
                     "fact": fact,
                     "codes": list(decision.codes),
+                    # What the agent was given: a retry of the call gets it again, the tool does not run twice.
+                    "output": output if verified else None,
                 },
                 decision.call_id,
             )
@@ -441,6 +443,19 @@ class Guard:
             with self._schema_lock:
                 self._schemas[key] = check
         return check
+
+    def recorded_result(self, session_id: str, call_id: str) -> tuple[bool, Any]:
+        """``(True, output)`` when the call already has a verified result (as the agent was given it,
+        redacted where screening rewrote it), else ``(False, None)``: adapters answer a retried call
+        from here instead of running the tool again."""
+        with self.ledger.read(session_id) as tx:
+            record = tx.find_call(call_id)
+        if record is None or not record.has_result:
+            return False, None
+        for event in self.ledger.events(session_id):
+            if event.type == RESULT_RECORDED and event.call_id == call_id:
+                return bool(event.payload.get("verified")), event.payload.get("output")
+        return False, None
 
     # -- the one way back from a placeholder ------------------------------------------------------
     def reveal(self, args: Any, *, session_id: str, tool: str) -> Any:

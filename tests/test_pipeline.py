@@ -587,3 +587,14 @@ def test_a_guard_closes_its_ledger_as_a_context_manager(tmp_path, tools):
     ) as guard:
         assert guard.authorize(fraud_check()).allowed
     assert not guard.ledger._checkpointer.is_alive()
+
+
+def test_a_verified_result_is_kept_for_a_retry_of_its_call(make_guard) -> None:
+    guard = make_guard()
+    call = ToolCall(tool="lookup_customer", args={"customer_id": "c1"}, session_id="s1", agent=PAYER)
+    assert guard.authorize(call).allowed
+    assert guard.recorded_result("s1", call.id) == (False, None)
+    output = {"customer_id": "c1", "name": "Ann", "email": "ann@example.com"}
+    assert guard.check_result(ToolResult(call_id=call.id, session_id="s1", output=output)).allowed
+    assert guard.recorded_result("s1", call.id) == (True, output)
+    assert guard.recorded_result("s1", "nope") == (False, None)
