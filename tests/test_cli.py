@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from guardrails import Agent, ToolCall, ToolResult
 from guardrails.cli import main
 from guardrails.engines import opa
 
@@ -210,3 +211,43 @@ def test_check_with_a_bad_config_is_a_clear_error(capsys, tmp_path):
     call = write(tmp_path / "call.json", json.dumps({"tool": "x", "args": {}}))
     code, _, err = run(capsys, "check", str(call), "--config", str(bad))
     assert code == 2 and "railguard: error" in err
+
+
+def test_queue_commands_list_show_approve_and_refuse(tmp_path, capsys) -> None:
+    from guardrails.cli import main
+    from tests.conftest import payments_guard
+
+    db = tmp_path / "q.db"
+    guard = payments_guard(db)
+    agent = Agent(id="bot", roles=("payments_agent",))
+    check = ToolCall(tool="fraud_check", args={"transaction_id": "t1"}, session_id="s", agent=agent)
+    guard.authorize(check)
+    guard.check_result(ToolResult(call_id=check.id, session_id="s", output={"status": "passed"}))
+    args = {"transaction_id": "t1", "amount": 3000, "currency": "EUR", "recipient": "ACME-SUPPLIES-001"}
+    payment = ToolCall(tool="make_payment", args=args, session_id="s", agent=agent)
+    ticket = guard.authorize(payment).ticket
+    guard.close()
+    assert main(["queue", "--ledger", str(db), "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [t["id"] for t in listed] == [ticket] and listed[0]["state"] == "open"
+    assert main(["queue", "--ledger", str(db), "show", ticket]) == 0
+    shown = capsys.readouterr().out
+    assert "make_payment" in shown and "amount_needs_approval" in shown
+    assert main(["queue", "--ledger", str(db), "approve", ticket, "--as", "bot"]) == 2
+    assert "self_approval" in capsys.readouterr().err
+    assert main(["queue", "--ledger", str(db), "approve", ticket, "--as", "alice", "--note", "ok"]) == 0
+    assert "approved" in capsys.readouterr().out
+    assert main(["queue", "--ledger", str(db), "deny", ticket, "--as", "bob", "--note", "late"]) == 2
+    assert "ticket_already_resolved" in capsys.readouterr().err
+    assert main(["queue", "--ledger", str(db), "show", "no-such-ticket"]) == 2
+    assert "unknown_ticket" in capsys.readouterr().err
+    assert main(["queue", "--ledger", str(db), "expire"]) == 0
+    guard = payments_guard(db)
+    assert guard.authorize(payment).codes == ("approved_by_reviewer",)
+    guard.close()
+
+
+def test_queue_show_escapes_terminal_control_characters(tmp_path, capsys) -> None:
+    from guardrails.cli import _shown
+
+    assert _shown("evil\x1b[2J\u202etext") == "evil\\u001b[2J\\u202etext"
