@@ -16,6 +16,7 @@ from typing import Any
 from guardrails.calls import with_args
 from guardrails.engines import PolicySet, create_engine
 from guardrails.engines.base import config_data
+from guardrails.escalation.review import settle
 from guardrails.ledger import SQLiteLedger
 from guardrails.ledger.base import CALL_REQUESTED, DECISION
 from guardrails.pipeline import TOOL_CALL_PACKAGE
@@ -83,7 +84,11 @@ def replay(ledger_path: str | Path, policies: PolicySet, engine_name: str = "aut
                 engine.prepare(policies, config_data(config))
                 stages.clear()  # the engine now holds this revision's data only
                 stage = stages[revision] = PolicyStage(engine, TOOL_CALL_PACKAGE)
-            outcome = stage.run(with_args(stored, args.pop((event.session_id, event.call_id), None)))
+            # A call decided again after its ticket was resolved keeps its arguments: get, not pop.
+            outcome = stage.run(with_args(stored, args.get((event.session_id, event.call_id))))
+            # Reviews as they stood (stored with the input): an approval releases the call as it did live.
+            review = stored.get("session", {}).get("facts", {}).get("review") or {}
+            outcome = settle(outcome, review, deny_on_denial=False).outcome
             before = _summary(recorded["verdict"], [r["code"] for r in recorded.get("reasons", [])])
             after = _summary(outcome.verdict.value, [r.code for r in outcome.reasons])
             if before != after:

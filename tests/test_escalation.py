@@ -558,3 +558,18 @@ def test_a_denied_low_confidence_output_stays_denied(esc_guard: Callable[..., Gu
     assert again.verdict is Verdict.DENY and again.codes == ("denied_by_reviewer",)
     approve_other = guard.check_output({"answer": 43}, session_id="s1", confidence=0.5)
     assert approve_other.verdict is Verdict.ESCALATE
+
+
+def test_replay_reproduces_approved_and_re_decided_calls(tmp_path: Path, clock: Clock) -> None:
+    from guardrails.engines import PolicySet
+    from guardrails.replay import replay
+    from tests.conftest import POLICIES
+
+    guard = payments_guard(tmp_path / "replay.db", clock=clock)
+    call = bundled_payment(guard, "t1", 5000)
+    ticket = escalated(guard, call)
+    guard.queue.approve(ticket, ALICE)
+    assert guard.authorize(call).verdict is Verdict.ALLOW  # the same call id, decided again
+    guard.close()
+    report = replay(tmp_path / "replay.db", PolicySet.load(POLICIES))
+    assert report.replayed >= 3 and report.changes == [], report.render()
