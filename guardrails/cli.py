@@ -149,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--engine", choices=ENGINES, default="auto")
     demo.add_argument("--ledger", default=None, help="keep the demo ledger at this path (default: a temp file)")
     demo.set_defaults(run=_demo)
+
+    from guardrails.service.cli import add_parsers  # serve, keys (fastapi is imported only when they run)
+
+    add_parsers(sub)
     return parser
 
 
@@ -346,14 +350,13 @@ def _queue(args: argparse.Namespace) -> EscalationQueue:
     """The queue over a deployment's ledger; no policy engine is started for it."""
     from guardrails.config import load_settings
     from guardrails.escalation import EscalationQueue
-    from guardrails.factory import escalation_from
-    from guardrails.ledger import SQLiteLedger
+    from guardrails.factory import escalation_from, ledger_from
 
     settings = load_settings(args.config or default_config())
     ledger = args.ledger
-    if ledger is None:
-        ledger = settings.path(settings.railguard.ledger) if args.config else Path.cwd() / "railguard.db"
-    return EscalationQueue(SQLiteLedger(ledger), escalation_from(settings))
+    if ledger is None and args.config is None:
+        ledger = Path.cwd() / "railguard.db"  # never beside the bundled example (it may sit in site-packages)
+    return EscalationQueue(ledger_from(settings, ledger), escalation_from(settings))
 
 
 def _queue_list(args: argparse.Namespace) -> int:

@@ -126,3 +126,27 @@ DOCUMENTED: Final[dict[str, str]] = {
     OPA_CIRCUIT_OPEN: "The OPA server failed repeatedly: calls are refused until a probe after the cool-down succeeds.",
     FAIL_OPEN: "Finding on an allowed call: the OPA server was unavailable and the tool opted into fail-open.",
 }
+
+# -- the sidecar (guardrails/service): HTTP problem details ----------------------------
+UNAUTHORIZED: Final = "unauthorized"
+FORBIDDEN: Final = "forbidden"
+BODY_TOO_LARGE: Final = "body_too_large"
+INVALID_REQUEST: Final = "invalid_request"
+NOT_FOUND: Final = "not_found"
+METHOD_NOT_ALLOWED: Final = "method_not_allowed"
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+CSRF_FAILED: Final = "csrf_failed"
+INTERNAL_ERROR: Final = "internal_error"
+DOCUMENTED.update(
+    {
+        UNAUTHORIZED: "No API key, or one that is unknown or revoked (Authorization: Bearer <key>).",
+        FORBIDDEN: "The API key's identity lacks the role this endpoint needs (agent or reviewer).",
+        BODY_TOO_LARGE: "The request body exceeds the sidecar's limit; it was refused while being read.",
+        INVALID_REQUEST: "The request does not match the endpoint's schema; errors[] lists each problem.",
+        NOT_FOUND: "No such endpoint, or nothing with this id that the caller may see.",
+        METHOD_NOT_ALLOWED: "The endpoint exists but not with this HTTP method.",
+        UNSUPPORTED_MEDIA_TYPE: "A /v1 request body must be JSON (Content-Type: application/json).",
+        CSRF_FAILED: "A console form was posted without this session's CSRF token.",
+        INTERNAL_ERROR: "The sidecar failed unexpectedly; nothing was decided. The log has the detail.",
+    }
+)

@@ -6,7 +6,7 @@ and paths are resolved relative to the file, so a deployment is reproducible.
     [railguard]
     policies = "policies"          # directory of .rego files
     tools = "tools.json"           # tool registry: per tool, args/output JSON Schema
-    ledger = "railguard.db"        # SQLite file
+    ledger = "railguard.db"        # SQLite file, or "postgresql://user@host/db" for several replicas
     engine = "auto"                # auto | opa | regopy
     durability = "normal"          # normal (survives a crash) | full (survives power loss)
 

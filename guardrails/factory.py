@@ -11,6 +11,7 @@ from guardrails.engines import SERVER_ENGINE, PolicyEngine, PolicySet, create_en
 from guardrails.errors import ConfigError
 from guardrails.escalation import EscalationSettings, Terms, TicketListener
 from guardrails.ledger import SQLiteLedger
+from guardrails.ledger.base import LedgerStore
 from guardrails.pipeline import Guard
 from guardrails.registry import ToolRegistry
 from guardrails.stages.base import DecisionObserver, Screener
@@ -28,7 +29,7 @@ def guard_from_settings(
     guard = Guard(
         policies=PolicySet.load(settings.path(rg.policies)),
         tools=ToolRegistry.from_file(settings.path(rg.tools)),
-        ledger=SQLiteLedger(ledger_path or settings.path(rg.ledger), durability=rg.durability),
+        ledger=ledger_from(settings, ledger_path),
         config=settings.params,
         engine=engine_from(settings, engine or rg.engine),
         limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
@@ -92,6 +93,17 @@ def observers_from(settings: Settings, guard: Guard) -> list[DecisionObserver]:
     if section.tracing:
         found.append(DecisionTracer(capture_arguments=section.tracing_capture_arguments))
     return found
+
+
+def ledger_from(settings: Settings, ledger_path: str | Path | None = None) -> LedgerStore:
+    """SQLite at a path (the default), or PostgreSQL for several replicas (``postgresql://…``)."""
+    target = str(ledger_path) if ledger_path is not None else settings.railguard.ledger
+    if target.startswith(("postgresql://", "postgres://")):
+        from guardrails.ledger import PostgresLedger
+
+        return PostgresLedger(target)
+    path = Path(target) if ledger_path is not None else settings.path(target)
+    return SQLiteLedger(path, durability=settings.railguard.durability)
 
 
 def engine_from(settings: Settings, name: str) -> PolicyEngine | str:

@@ -11,3 +11,5 @@ fi
 # The real OPA engine in-process: the faster default and the parity oracle. Its wheel
 # declares Python >= 3.14 but runs on 3.11, hence --ignore-requires-python (and no deps).
 .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python "opa-golib-python-bindings>=0.4.4,<0.5"
+# PostgreSQL (Debian's) for the ledger tests: they start their own throw-away cluster.
+bash scripts/setup-postgres.sh

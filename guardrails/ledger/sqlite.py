@@ -41,6 +41,15 @@ from guardrails.ledger.base import (
     Event,
     FactsQuery,
 )
+from guardrails.ledger.rows import (
+    FACT_TABLES,
+    OUTCOMES,
+    TICKET_COLUMNS,
+    history_view,
+    payload_text,
+    ticket_dict,
+    trail_entry,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -83,27 +92,6 @@ CREATE TABLE IF NOT EXISTS tickets (
 CREATE INDEX IF NOT EXISTS tickets_by_binding ON tickets (session_id, binding, agent_id);
 CREATE INDEX IF NOT EXISTS tickets_by_state ON tickets (state, opened_at);
 """
-
-_FACT_TABLES = (
-    "calls",
-    "call_counts",
-    "repeats",
-    "pending",
-    "results",
-    "failures",
-    "usage",
-    "labels",
-    "by_key",
-    "tickets",
-)
-_TICKET_COLUMNS = (
-    "ticket, session_id, call_id, checkpoint, tool, binding, agent_id, codes, state, opened_at, deadline, "
-    "approvers_needed, default_outcome, approvals, claimed_by, resolved_at, resolved_by, note, approval_expires, "
-    "used_by, opened_seq"
-)
-UNRESOLVED = ("open", "claimed")
-# What became of an allowed call with a key (the result checkpoint's verdict on its result).
-OUTCOMES = ("succeeded", "failed", "unknown")
 
 
 class SQLiteLedger:
@@ -212,7 +200,7 @@ class SQLiteLedger:
         try:
             self._connection().execute(
                 "INSERT OR IGNORE INTO configs (revision, config) VALUES (?, ?)",
-                (revision, _text(config)),
+                (revision, payload_text(config)),
             )
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger write failed: {exc}") from exc
@@ -230,7 +218,7 @@ class SQLiteLedger:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table in _FACT_TABLES:
+            for table in FACT_TABLES:
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             for event in list(self.events()):
                 _apply(conn, event)
@@ -253,7 +241,7 @@ class SQLiteLedger:
             (row["session_id"], row["opened_seq"], *sorted(TICKET_EVENTS)),
         ).fetchall()
         row["trail"] = [
-            {"type": kind, "at": at, **{k: v for k, v in payload.items() if k in _TRAIL_FIELDS}}
+            trail_entry(kind, at, payload)
             for kind, at, raw in trail
             if (payload := orjson.loads(raw)).get("ticket") == ticket_id
         ]
@@ -273,13 +261,13 @@ class SQLiteLedger:
         rows = (
             self._connection()
             .execute(
-                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)} "  # noqa: S608 - fixed columns
+                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)} "  # noqa: S608 - fixed columns
                 "ORDER BY CASE WHEN state IN ('open', 'claimed') THEN 0 ELSE 1 END, opened_at, opened_seq LIMIT ?",
                 (*params, max(0, int(limit))),
             )
             .fetchall()
         )
-        return [_ticket_dict(r) for r in rows]
+        return [ticket_dict(r) for r in rows]
 
     def overdue(self, now: float) -> list[tuple[str, str]]:
         rows = (
@@ -338,13 +326,13 @@ class _SQLiteSessionTx:
         by_key: dict[str, dict[str, Any]] = {}
         if query.key_values:
             marks = ",".join("?" * len(query.key_values))
-            for tool, key, pending, succeeded, failed, unknown in conn.execute(
+            for tool, key, key_pending, succeeded, failed, unknown in conn.execute(
                 f"SELECT tool, key_value, pending, succeeded, failed, unknown FROM by_key WHERE session_id = ? "  # noqa: S608
                 f"AND key_value IN ({marks})",
                 (sid, *query.key_values),
             ).fetchall():
                 by_key.setdefault(tool, {})[key] = {
-                    "pending": pending,
+                    "pending": key_pending,
                     "succeeded": succeeded,
                     "failed": failed,
                     "unknown": unknown,
@@ -379,7 +367,7 @@ class _SQLiteSessionTx:
             (self.session_id, limit),
         ).fetchall()
         return [
-            {"seq": seq, "type": kind, "at": at, "call_id": call_id, **_history_view(kind, orjson.loads(payload))}
+            {"seq": seq, "type": kind, "at": at, "call_id": call_id, **history_view(kind, orjson.loads(payload))}
             for seq, kind, at, call_id, payload in reversed(rows)
         ]
 
@@ -403,11 +391,11 @@ class _SQLiteSessionTx:
 
     def reviews(self, binding: str, agent_id: str) -> list[dict[str, Any]]:
         rows = self._conn.execute(
-            f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE session_id = ? AND binding = ? AND agent_id = ? "  # noqa: S608
+            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE session_id = ? AND binding = ? AND agent_id = ? "  # noqa: S608
             "ORDER BY opened_seq DESC",
             (self.session_id, binding, agent_id),
         ).fetchall()
-        return [_ticket_dict(r) for r in rows]
+        return [ticket_dict(r) for r in rows]
 
     def append(self, event: Event) -> int:
         if event.session_id != self.session_id:
@@ -416,36 +404,16 @@ class _SQLiteSessionTx:
             raise LedgerError(f"unknown event type {event.type!r}")
         cursor = self._conn.execute(
             "INSERT INTO events (session_id, type, at, call_id, payload) VALUES (?, ?, ?, ?, ?)",
-            (event.session_id, event.type, event.at, event.call_id, _text(event.payload)),
+            (event.session_id, event.type, event.at, event.call_id, payload_text(event.payload)),
         )
         seq = int(cursor.lastrowid or 0)
         _apply(self._conn, replace(event, seq=seq))
         return seq
 
 
-def _text(value: Any) -> str:
-    """JSON text of a payload (orjson: about 5x the standard library, same canonical output)."""
-    try:
-        return orjson.dumps(value).decode()
-    except (orjson.JSONEncodeError, TypeError) as exc:
-        raise LedgerError(f"payload cannot be stored as JSON: {exc}") from None
-
-
-_TRAIL_FIELDS = ("by", "note", "state", "outcome", "call_id", "decision_id")
-
-
 def _ticket_row(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    row = conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {where}", params).fetchone()  # noqa: S608
-    return _ticket_dict(row) if row else None
-
-
-def _ticket_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    names = [c.strip() for c in _TICKET_COLUMNS.split(",")]
-    found = dict(zip(names, row, strict=True))
-    found["approvals"] = orjson.loads(found["approvals"])
-    found["resolved_by"] = orjson.loads(found["resolved_by"])
-    found["codes"] = orjson.loads(found["codes"])
-    return found
+    row = conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {where}", params).fetchone()  # noqa: S608
+    return ticket_dict(row) if row else None
 
 
 def _apply_ticket(conn: sqlite3.Connection, event: Event) -> None:
@@ -454,7 +422,7 @@ def _apply_ticket(conn: sqlite3.Connection, event: Event) -> None:
     ticket = p["ticket"]
     if event.type == ESCALATION_OPENED:
         conn.execute(
-            f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES "  # noqa: S608 - fixed columns
+            f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES "  # noqa: S608 - fixed columns
             "(?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, '[]', NULL, NULL, '[]', NULL, NULL, NULL, ?)",
             (
                 ticket,
@@ -464,7 +432,7 @@ def _apply_ticket(conn: sqlite3.Connection, event: Event) -> None:
                 p.get("tool"),
                 p["binding"],
                 p.get("agent_id", ""),
-                _text(sorted(p.get("codes", []))),
+                payload_text(sorted(p.get("codes", []))),
                 event.at,
                 float(p["deadline"]),
                 int(p.get("approvers", 1)),
@@ -480,32 +448,15 @@ def _apply_ticket(conn: sqlite3.Connection, event: Event) -> None:
     elif event.type == TICKET_APPROVED:
         row = conn.execute("SELECT approvals FROM tickets WHERE ticket = ?", (ticket,)).fetchone()
         approvals = [*orjson.loads(row[0]), {"by": p["by"], "at": event.at, "note": p.get("note")}] if row else []
-        conn.execute("UPDATE tickets SET approvals = ? WHERE ticket = ?", (_text(approvals), ticket))
+        conn.execute("UPDATE tickets SET approvals = ? WHERE ticket = ?", (payload_text(approvals), ticket))
     elif event.type == ESCALATION_RESOLVED:
         conn.execute(
             "UPDATE tickets SET state = ?, resolved_at = ?, resolved_by = ?, note = ?, approval_expires = ? "
             "WHERE ticket = ?",
-            (p["state"], event.at, _text(p.get("by", [])), p.get("note"), p.get("approval_expires"), ticket),
+            (p["state"], event.at, payload_text(p.get("by", [])), p.get("note"), p.get("approval_expires"), ticket),
         )
     elif event.type == APPROVAL_USED:
         conn.execute("UPDATE tickets SET used_by = ? WHERE ticket = ?", (p.get("call_id") or p["decision_id"], ticket))
-
-
-def _history_view(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The compact shape of an event that ``input.session.history`` exposes to policies."""
-    if kind == CALL_REQUESTED:
-        call = payload.get("call", {})
-        return {"tool": call.get("tool"), "args": call.get("args")}
-    if kind == DECISION:
-        decision = payload.get("decision", {})
-        return {
-            "checkpoint": decision.get("checkpoint"),
-            "verdict": decision.get("verdict"),
-            "codes": [r.get("code") for r in decision.get("reasons", [])],
-        }
-    if kind == RESULT_RECORDED:
-        return {"tool": payload.get("tool"), "verified": payload.get("verified"), "fact": payload.get("fact")}
-    return dict(payload)
 
 
 def _apply(conn: sqlite3.Connection, event: Event) -> None:
@@ -556,7 +507,7 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
                 conn.execute(
                     "INSERT INTO results (session_id, tool, key_value, fact) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (session_id, key_value, tool) DO UPDATE SET fact = excluded.fact",
-                    (sid, tool, p["key_value"], _text(p.get("fact", {}))),
+                    (sid, tool, p["key_value"], payload_text(p.get("fact", {}))),
                 )
         elif p.get("failed"):
             conn.execute(

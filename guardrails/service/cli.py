@@ -1,0 +1,206 @@
+"""``railguard serve`` and ``railguard keys``: wired into ``guardrails.cli`` with ``add_parsers``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from guardrails.errors import ConfigError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+#: The embedded OPA engine's Go garbage collector target: measured, GOGC=400 halves its p99 on the
+#: bundled policies at an unchanged p50 (see guardrails/engines/opa.py).
+GOGC = "400"
+_REEXEC_MARK = "RAILGUARD_SERVE_REEXEC"
+KEYS_FILE = "railguard-keys.db"
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``serve`` and ``keys`` to ``railguard``'s subcommands (``sub`` from ``add_subparsers``)."""
+    serve = sub.add_parser("serve", help="run the sidecar: /v1 HTTP API, reviewer console, /metrics")
+    _paths(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (each runs its own Guard)")
+    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024, help="largest request body (413 beyond)")
+    serve.add_argument(
+        "--no-reexec",
+        action="store_true",
+        help=f"do not restart the process to give the OPA engine GOGC={GOGC} (set GOGC yourself)",
+    )
+    serve.set_defaults(run=run_serve)
+
+    keys = sub.add_parser("keys", help="API keys of the sidecar: create, list, revoke").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="a new key for NAME; prints the key once")
+    create.add_argument("name")
+    create.add_argument(
+        "--role", action="append", required=True, help="reviewer, or agent:ROLE (a role of [params.roles]); repeatable"
+    )
+    _paths(create)
+    create.set_defaults(run=run_keys_create)
+    listing = keys.add_parser("list", help="the keys (never their secrets)")
+    _paths(listing)
+    listing.set_defaults(run=run_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke NAME's key (its console sessions end too)")
+    revoke.add_argument("name")
+    _paths(revoke)
+    revoke.set_defaults(run=run_keys_revoke)
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
+    parser.add_argument("--ledger", default=None, help="ledger path (default: the config's; ./railguard.db without)")
+    parser.add_argument("--keys", default=None, help=f"API key store (default: {KEYS_FILE} beside the ledger)")
+
+
+def _resolve(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """(config, ledger, key store): without ``--config`` the bundled example, with a ledger in the
+    working directory (never beside the example, which may sit in site-packages)."""
+    from guardrails.cli import default_config
+    from guardrails.config import load_settings
+
+    config = Path(args.config) if args.config else default_config()
+    if args.ledger:
+        ledger = Path(args.ledger)
+    elif args.config is None:
+        ledger = Path.cwd() / "railguard.db"
+    else:
+        settings = load_settings(config)
+        ledger = settings.path(settings.railguard.ledger)
+    keys = Path(args.keys) if args.keys else ledger.parent / KEYS_FILE
+    return config, ledger.resolve(), keys.resolve()
+
+
+# -- serve ----------------------------------------------------------------------------------------
+def run_serve(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536 or args.workers < 1 or args.max_body_bytes < 1024:
+        raise ConfigError("--port 1-65535, --workers >= 1 and --max-body-bytes >= 1024", code="invalid_argument")
+    if not args.no_reexec:
+        _reexec_with_gogc()
+    try:
+        import uvicorn
+
+        from guardrails.factory import guard_from_config
+        from guardrails.service import app as service_app
+        from guardrails.service.keys import KeyStore
+    except ImportError as exc:
+        raise ConfigError(
+            f"railguard serve needs the service extra (pip install 'railguard[service]'): {exc}"
+        ) from None
+
+    config, ledger, keys_path = _resolve(args)
+    # Every configuration problem surfaces here, before a port is bound (the CLI exits 2 with it).
+    guard = guard_from_config(config, ledger_path=ledger)
+    keys = KeyStore(keys_path)
+    if not keys.list():
+        print(f"railguard: no API keys yet; create one: railguard keys create NAME --role reviewer --keys {keys_path}",
+              file=sys.stderr)  # fmt: skip
+    _warn_if_exposed(args.host)
+    print(f"railguard: serving {config} (policy {guard.revision}, engine {guard.engine.name}) on "
+          f"http://{args.host}:{args.port}, ledger {ledger}, keys {keys_path}", file=sys.stderr)  # fmt: skip
+    if args.workers == 1:
+        app = service_app.create_app(guard, keys, max_body_bytes=args.max_body_bytes, close_on_shutdown=True)
+        # uvicorn turns SIGINT/SIGTERM into a graceful shutdown: in-flight requests finish, then the
+        # lifespan closes the Guard (ledger checkpoint thread, ticket sweeper) and the key store.
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30)
+        return EXIT_OK
+    guard.close()
+    keys.close()
+    os.environ.update(
+        {
+            service_app.ENV_CONFIG: str(config),
+            service_app.ENV_LEDGER: str(ledger),
+            service_app.ENV_KEYS: str(keys_path),
+            service_app.ENV_MAX_BODY: str(args.max_body_bytes),
+        }
+    )
+    uvicorn.run(
+        "guardrails.service.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+    return EXIT_OK
+
+
+def _reexec_with_gogc() -> None:
+    """Restart this very command with ``GOGC`` set, when the OPA engine is installed and the
+    operator did not choose a value.
+
+    The Go runtime inside ``opa_bindings`` reads ``GOGC`` once, when the library loads, and
+    ``guardrails.engines`` loads it on import, long before this runs: setting ``os.environ`` now
+    would be too late (measured). Worker processes (``--workers N``) would inherit the
+    environment, but the single-process server runs here. ``os.execv`` keeps the process id, so a
+    supervisor's SIGTERM still reaches the server."""
+    if "GOGC" in os.environ or os.environ.get(_REEXEC_MARK) or importlib.util.find_spec("opa_bindings") is None:
+        return
+    os.environ["GOGC"] = GOGC
+    os.environ[_REEXEC_MARK] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own command line
+
+
+def _warn_if_exposed(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print("railguard: warning: listening beyond loopback without TLS; put a TLS proxy in front "
+              "(the console's cookie is Secure only over https)", file=sys.stderr)  # fmt: skip
+
+
+# -- keys -----------------------------------------------------------------------------------------
+def _store(args: argparse.Namespace) -> Any:
+    from guardrails.service.keys import KeyStore
+
+    return KeyStore(_resolve(args)[2])
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        key = store.create(args.name, args.role)
+    finally:
+        store.close()
+    print(key)
+    print(f"railguard: the key for {args.name} is shown once; store it now. Keys file: {store.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_keys_list(args: argparse.Namespace) -> int:
+    from guardrails.service.console import when
+
+    store = _store(args)
+    try:
+        found = store.list()
+    finally:
+        store.close()
+    for info in found:
+        state = f"revoked {when(info.revoked_at)}" if info.revoked_at else "live"
+        print(f"{info.name}\t{','.join(info.roles)}\t{info.key_id}\tcreated {when(info.created_at)}\t{state}")
+    return EXIT_OK
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        revoked = store.revoke(args.name)
+    finally:
+        store.close()
+    if not revoked:
+        print(f"railguard: {args.name} has no live key", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"revoked {args.name}")
+    return EXIT_OK
