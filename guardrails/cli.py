@@ -145,6 +145,28 @@ def _parser() -> argparse.ArgumentParser:
     qexpire = qsub.add_parser("expire", help="run the deadline sweep now: overdue tickets resolve to their default")
     qexpire.set_defaults(run=_queue_expire)
 
+    audit = sub.add_parser(
+        "audit", help="who did what, on whose authority, and why: recorded decisions filtered, or usage per agent"
+    )
+    audit.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
+    audit.add_argument("--ledger", default=None, help="ledger path or postgresql:// DSN (default: ./railguard.db)")
+    audit.add_argument("--tool")
+    audit.add_argument("--agent")
+    audit.add_argument("--verdict", choices=[v.value for v in Verdict])
+    audit.add_argument("--code", help="decisions that gave this reason code")
+    audit.add_argument("--session")
+    audit.add_argument("--checkpoint", choices=["screen_input", "authorize", "check_result", "check_output"])
+    audit.add_argument("--since", help="ISO 8601, 24h / 7d, today, yesterday or a weekday (e.g. tuesday)")
+    audit.add_argument("--until")
+    audit.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    audit.set_defaults(run=_audit)
+    asub = audit.add_subparsers(dest="audit_command")
+    spend = asub.add_parser("usage", help="tokens and spend reported, per agent or session")
+    spend.add_argument("--by", choices=["agent", "session"], default="agent")
+    spend.add_argument("--since")
+    spend.add_argument("--json", action="store_true")
+    spend.set_defaults(run=_audit_usage)
+
     demo = sub.add_parser("demo", help="the payment workflow end to end: deny, fraud check, allow, escalate")
     demo.add_argument("--engine", choices=ENGINES, default="auto")
     demo.add_argument("--ledger", default=None, help="keep the demo ledger at this path (default: a temp file)")
@@ -452,6 +474,64 @@ def _duration(seconds: float) -> str:
 
 def _stamp(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- audit -------------------------------------------------------------------------------------
+def _audit_ledger(args: argparse.Namespace) -> Any:
+    from guardrails.config import load_settings
+    from guardrails.factory import ledger_from
+
+    ledger = args.ledger
+    if ledger is None and args.config is None:
+        ledger = Path.cwd() / "railguard.db"
+    if ledger is not None and "://" not in str(ledger) and not Path(ledger).is_file():
+        raise InputError(f"no ledger at {ledger}", code="file_unreadable")
+    return ledger_from(load_settings(args.config or default_config()), ledger)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from guardrails.audit import AuditQuery, decisions, parse_when
+    from guardrails.audit import render as render_rows
+
+    query = AuditQuery(
+        tool=args.tool,
+        agent=args.agent,
+        verdict=args.verdict,
+        code=args.code,
+        session=args.session,
+        checkpoint=args.checkpoint,
+        since=parse_when(args.since) if args.since else None,
+        until=parse_when(args.until) if args.until else None,
+    )
+    ledger = _audit_ledger(args)
+    try:
+        rows = list(decisions(ledger, query))
+    finally:
+        ledger.close()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.as_json(), ensure_ascii=True))
+    else:
+        print(_shown(render_rows(rows)))
+    return EXIT_OK
+
+
+def _audit_usage(args: argparse.Namespace) -> int:
+    from guardrails.audit import parse_when, usage
+
+    ledger = _audit_ledger(args)
+    try:
+        totals = usage(ledger, by=args.by, since=parse_when(args.since) if args.since else None)
+    finally:
+        ledger.close()
+    if args.json:
+        for key, entry in totals.items():
+            print(json.dumps({args.by: key, **entry}, ensure_ascii=True))
+        return EXIT_OK
+    print(f"{args.by:32} {'tokens':>12} {'cost':>12} {'reports':>8}")
+    for key, entry in totals.items():
+        print(_shown(f"{key[:32]:32} {entry['tokens']:>12,.0f} {entry['cost']:>12,.2f} {entry['reports']:>8,.0f}"))
+    return EXIT_OK
 
 
 # -- demo --------------------------------------------------------------------------------------

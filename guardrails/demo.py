@@ -149,6 +149,7 @@ def _scenario(guard: Guard, out: TextIO) -> bool:
     ]
     for title, decide, verdict, codes in script:
         step(title, decide(), verdict, codes)
+    guard.report_usage(SESSION, tokens=1800, cost=0.27, agent_id=AGENT.id)  # the model's bill, for `audit usage`
     events = sum(1 for _ in guard.ledger.events(SESSION))
     out.write(f"ledger: {events} events recorded for session {SESSION}\n")
     out.write("demo passed\n" if not failures else f"demo FAILED: {failures} step(s) decided unexpectedly\n")

@@ -473,11 +473,16 @@ class Guard:
         return args
 
     # -- session bookkeeping ---------------------------------------------------------------
-    def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:
-        """Add tokens and spend to the session, for budget policies."""
+    def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0, agent_id: str | None = None) -> None:
+        """Add tokens and spend to the session, for budget policies; ``agent_id`` attributes it for
+        ``railguard audit usage`` (where did the money go)."""
         if isinstance(tokens, bool) or not isinstance(tokens, int) or not isinstance(cost, int | float):
             raise InputError("tokens must be an integer and cost a number", code=codes.UNSUPPORTED_TYPE)
-        usage = canonicalise({"tokens": tokens, "cost": float(cost)})
+        if agent_id is not None and (not isinstance(agent_id, str) or not 0 < len(agent_id) <= 256):
+            raise InputError(
+                "agent_id must be a non-empty string of at most 256 characters", code=codes.UNSUPPORTED_TYPE
+            )
+        usage = canonicalise({"tokens": tokens, "cost": float(cost), **({"agent": agent_id} if agent_id else {})})
         if tokens < 0 or cost < 0:
             raise InputError("usage must be non-negative", code=codes.NUMBER_OUT_OF_RANGE)
         with self._write(session_id) as tx:
