@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardrails import codes
 from guardrails.canonical import parse_json
+from guardrails.coverage import Coverage
 from guardrails.engines import ENGINES, PolicySet, create_engine, installed, test_engine
 from guardrails.engines.base import config_data
 from guardrails.errors import InputError, RailguardError
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="engines for the decision cases (default: every installed engine = parity)",
     )
     test.add_argument("-v", "--verbose", action="store_true", help="print passing tests too")
+    test.add_argument("--coverage", action="store_true", help="report which rules the cases fired, and which never")
     test.set_defaults(run=_policy_test)
 
     pcheck = policy.add_parser("check", help="compile policies; report errors as file:line")
@@ -114,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--policies", default=str(bundled("policies")), help="candidate policy directory")
     replay.add_argument("--engine", choices=ENGINES, default="auto")
     replay.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changes")
+    replay.add_argument("--coverage", action="store_true", help="report which rules fired how often, and which never")
     replay.set_defaults(run=_replay)
 
     queue = sub.add_parser("queue", help="the human escalation queue: list, show, approve, deny, expire tickets")
@@ -285,8 +288,11 @@ def _policy_test(args: argparse.Namespace) -> int:
         results += run_rego_tests(policies, rego_engine)
     cases = load_cases(args.dir)
     per_engine: dict[str, list[tuple[str, Verdict, tuple[str, ...]]]] = {}
+    from guardrails.pipeline import TOOL_CALL_PACKAGE
+
+    coverage = Coverage.of(policies, TOOL_CALL_PACKAGE) if args.coverage else None
     for engine in _engines(args.engine):
-        outcomes = run_cases(policies, engine, cases)
+        outcomes = run_cases(policies, engine, cases, coverage if engine == _engines(args.engine)[0] else None)
         per_engine[engine] = [(c.name, o.verdict, tuple(sorted(r.code for r in o.reasons))) for c, o in outcomes]
         results += [_prefixed(case_outcome(c, o), engine) for c, o in outcomes]
     results += _parity(per_engine)
@@ -301,6 +307,8 @@ def _policy_test(args: argparse.Namespace) -> int:
         f"x engines {', '.join(per_engine)}"
     )
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if coverage is not None:
+        print(coverage.render())
     return EXIT_FAIL if failed else EXIT_OK
 
 
@@ -362,8 +370,14 @@ def _replay(args: argparse.Namespace) -> int:
 
     if not Path(args.ledger).is_file():
         raise InputError(f"no ledger at {args.ledger}", code="file_unreadable")
-    report = replay(args.ledger, PolicySet.load(args.policies), args.engine)
+    from guardrails.pipeline import TOOL_CALL_PACKAGE
+
+    policies = PolicySet.load(args.policies)
+    coverage = Coverage.of(policies, TOOL_CALL_PACKAGE) if args.coverage else None
+    report = replay(args.ledger, policies, args.engine, coverage)
     print(report.render())
+    if coverage is not None:
+        print(coverage.render())
     return EXIT_FAIL if (args.fail_on_change and report.changed) else EXIT_OK
 
 

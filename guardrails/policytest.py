@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrails.canonical import canonicalise
+from guardrails.coverage import Coverage
 from guardrails.engines import PolicySet, create_engine, test_engine
 from guardrails.engines.base import PolicyEngine, config_data, config_revision
 from guardrails.errors import EngineError, InputError, PolicyError
@@ -149,8 +150,11 @@ def decide(stage: PolicyStage, raw_input: Any) -> StageOutcome:
     return stage.run(document)
 
 
-def run_cases(policies: PolicySet, engine: PolicyEngine | str, cases: list[Case]) -> list[tuple[Case, StageOutcome]]:
-    """Decide every case; the engine is prepared once per distinct config (its ``data``)."""
+def run_cases(
+    policies: PolicySet, engine: PolicyEngine | str, cases: list[Case], coverage: Coverage | None = None
+) -> list[tuple[Case, StageOutcome]]:
+    """Decide every case; the engine is prepared once per distinct config (its ``data``).
+    ``coverage`` counts the rules each case fired."""
     engine = create_engine(engine, pool_size=1) if isinstance(engine, str) else engine
     groups: dict[str, list[int]] = {}
     configs: dict[str, dict[str, Any]] = {}
@@ -172,7 +176,10 @@ def run_cases(policies: PolicySet, engine: PolicyEngine | str, cases: list[Case]
         for index in members:
             # With config errors the Guard refuses to start: nothing is allowed.
             refused = StageOutcome(Verdict.DENY, problems) if problems else None
-            outcomes[index] = refused or decide(stage, split_config(cases[index].input)[0])
+            document = split_config(cases[index].input)[0]
+            outcomes[index] = refused or decide(stage, document)
+            if coverage is not None and refused is None:
+                coverage.record(engine, document, outcomes[index] or StageOutcome())
     return [(case, outcome) for case, outcome in zip(cases, outcomes, strict=True) if outcome is not None]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrails.calls import with_args
+from guardrails.coverage import Coverage
 from guardrails.engines import PolicySet, create_engine
 from guardrails.engines.base import config_data
 from guardrails.escalation.review import settle
@@ -57,8 +58,11 @@ def _summary(verdict: str, codes: list[str]) -> str:
     return f"{verdict} [{', '.join(sorted(codes))}]"
 
 
-def replay(ledger_path: str | Path, policies: PolicySet, engine_name: str = "auto") -> ReplayReport:
-    """Re-decide each recorded authorization under the config revision it was made under."""
+def replay(
+    ledger_path: str | Path, policies: PolicySet, engine_name: str = "auto", coverage: Coverage | None = None
+) -> ReplayReport:
+    """Re-decide each recorded authorization under the config revision it was made under;
+    ``coverage`` counts the rules each replayed decision fired."""
     engine = create_engine(engine_name, pool_size=1)
     ledger = SQLiteLedger(ledger_path)
     report = ReplayReport(revision=policies.revision)
@@ -85,7 +89,10 @@ def replay(ledger_path: str | Path, policies: PolicySet, engine_name: str = "aut
                 stages.clear()  # the engine now holds this revision's data only
                 stage = stages[revision] = PolicyStage(engine, TOOL_CALL_PACKAGE)
             # A call decided again after its ticket was resolved keeps its arguments: get, not pop.
-            outcome = stage.run(with_args(stored, args.get((event.session_id, event.call_id))))
+            document = with_args(stored, args.get((event.session_id, event.call_id)))
+            outcome = stage.run(document)
+            if coverage is not None:
+                coverage.record(engine, document, outcome)
             # Reviews as they stood (stored with the input): an approval releases the call as it did live.
             review = stored.get("session", {}).get("facts", {}).get("review") or {}
             outcome = settle(outcome, review, deny_on_denial=False).outcome
