@@ -184,7 +184,7 @@ class GuardedTool(Generic[R]):
         try:
             raw = self._run_sync(kwargs)
         except TimeoutError as exc:
-            _record_failure(guard, call, f"timed out after {self.timeout} s")
+            _record_failure(guard, call, f"timed out after {self.timeout} s", known=False)
             raise ToolTimeout(f"{self.name}() did not return within {self.timeout} s") from exc
         except Exception as exc:
             _record_failure(guard, call, _describe(exc))
@@ -206,7 +206,7 @@ class GuardedTool(Generic[R]):
         try:
             raw = await asyncio.wait_for(coroutine, self.timeout)
         except TimeoutError as exc:
-            await asyncio.to_thread(_record_failure, guard, call, f"timed out after {self.timeout} s")
+            await asyncio.to_thread(_record_failure, guard, call, f"timed out after {self.timeout} s", known=False)
             raise ToolTimeout(f"{self.name}() did not return within {self.timeout} s") from exc
         except Exception as exc:
             await asyncio.to_thread(_record_failure, guard, call, _describe(exc))
@@ -317,9 +317,13 @@ def _checked_waiting(guard: Checkpoints, call: ToolCall, result: ToolResult, wai
     raise ResultRejected(decision)
 
 
-def _record_failure(guard: Checkpoints, call: ToolCall, error: str) -> Decision:
+def _record_failure(guard: Checkpoints, call: ToolCall, error: str, *, known: bool = True) -> Decision:
+    """The tool failed. ``known=False`` (a timeout: it may still act) leaves the outcome unknown, so a
+    once-per-key call (a payment) is not sent again under a new call id."""
     return guard.check_result(
-        ToolResult(call_id=call.id, session_id=call.session_id, ok=False, error=error[:_MAX_ERROR_CHARS])
+        ToolResult(
+            call_id=call.id, session_id=call.session_id, ok=False, error=error[:_MAX_ERROR_CHARS], outcome_known=known
+        )
     )
 
 

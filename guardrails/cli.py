@@ -1,4 +1,5 @@
-"""``railguard``: check a call, test and explain policies, replay a ledger, run the demo.
+"""``railguard``: check a call, test and explain policies, replay and audit a ledger, work the escalation
+queue, run the demo, the sidecar (``serve``) and the MCP proxy (``mcp-proxy``).
 
 Exit codes: 0 success (or ``allow``), 1 a denial, failed test or changed decision,
 2 bad usage, bad input or a configuration / policy error.
@@ -178,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
     from guardrails.service.cli import add_parsers  # serve, keys (fastapi is imported only when they run)
 
     add_parsers(sub)
+
+    from adapters.mcp_proxy import add_parser as add_mcp_proxy_parser  # mcp is imported only when it runs
+
+    add_mcp_proxy_parser(sub)
     return parser
 
 

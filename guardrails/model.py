@@ -87,6 +87,9 @@ class ToolResult(_Frozen):
     ok: bool = True
     error: str | None = None
     confidence: float | None = None
+    # False when nobody knows what the tool did (it timed out, the process died mid-call): a
+    # once-per-key action (a payment) is then treated as possibly done, never retried blindly.
+    outcome_known: bool = True
 
 
 class Reason(_Frozen):

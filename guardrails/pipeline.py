@@ -635,4 +635,4 @@ def _outcome(verified: bool, result: ToolResult) -> str:
     confidence) leaves the outcome unknown, and money that may have moved is not sent again."""
     if verified:
         return "succeeded"
-    return "failed" if not result.ok else "unknown"
+    return "failed" if not result.ok and result.outcome_known else "unknown"

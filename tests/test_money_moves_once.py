@@ -183,3 +183,12 @@ def test_registry_refuses_a_flag_that_is_not_a_boolean():
 
     with pytest.raises(ConfigError, match="outbound"):
         ToolRegistry.from_mapping({"send": {"args": {"type": "object"}, "outbound": "yes"}})
+
+
+def test_a_payment_that_timed_out_is_not_sent_again_under_a_new_call_id(guard):
+    checked(guard)
+    first = payment()
+    assert guard.authorize(first).allowed
+    paid(guard, first, ok=False, error="timed out after 30 s", outcome_known=False)
+    retry = guard.authorize(payment())
+    assert retry.verdict.value == "deny" and "duplicate_payment" in retry.codes
