@@ -2,7 +2,8 @@
 
 ``from adapters import guarded, registry_from, railguard_context`` guards plain functions;
 ``adapters.openai`` and ``adapters.langchain`` plug the same wrapper into those frameworks
-(their packages are extras, imported only there).
+(their packages are extras, imported only there); ``adapters.remote.SidecarClient`` puts the
+same tools in front of ``railguard serve`` (remote mode, httpx).
 """
 
 from adapters.checkpoints import Checkpoints

@@ -444,16 +444,23 @@ class Guard:
                 self._schemas[key] = check
         return check
 
-    def recorded_result(self, session_id: str, call_id: str) -> tuple[bool, Any]:
+    def recorded_result(self, session_id: str, call_id: str, *, agent_id: str | None = None) -> tuple[bool, Any]:
         """``(True, output)`` when the call already has a verified result (as the agent was given it,
         redacted where screening rewrote it), else ``(False, None)``: adapters answer a retried call
-        from here instead of running the tool again."""
+        from here instead of running the tool again. ``agent_id``: only that agent's call (the sidecar)."""
         with self.ledger.read(session_id) as tx:
             record = tx.find_call(call_id)
         if record is None or not record.has_result:
             return False, None
+        asker: str | None = None
         for event in self.ledger.events(session_id):
-            if event.type == RESULT_RECORDED and event.call_id == call_id:
+            if event.call_id != call_id:
+                continue
+            if event.type == CALL_REQUESTED:
+                asker = str(event.payload.get("call", {}).get("agent", {}).get("id", ""))
+            elif event.type == RESULT_RECORDED:
+                if agent_id is not None and asker != agent_id:
+                    return False, None
                 return bool(event.payload.get("verified")), event.payload.get("output")
         return False, None
 

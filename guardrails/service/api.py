@@ -152,8 +152,31 @@ def outputs(body: OutputRequest, guard: GuardDep, who: AgentCaller) -> DecisionJ
 @router.post("/usage", status_code=204, response_class=Response, tags=["checkpoints"])
 def usage(body: UsageRequest, guard: GuardDep, who: AgentCaller) -> Response:
     """Add tokens and spend to a session, for budget policies."""
-    guard.report_usage(body.session_id, tokens=body.tokens, cost=body.cost)
+    guard.report_usage(body.session_id, tokens=body.tokens, cost=body.cost, agent_id=who.identity.id)
     return Response(status_code=204)
+
+
+class RevealRequest(_Body):
+    args: dict[str, Any]
+    session_id: Name
+    tool: Name
+
+
+@router.get("/sessions/{session_id}/calls/{call_id}/result", tags=["checkpoints"])
+def recorded_result(session_id: str, call_id: str, guard: GuardDep, who: AgentCaller) -> dict[str, Any]:
+    """The verified result of one of this agent's calls, if it has one: a retried call is answered from
+    it and the tool does not run twice."""
+    if not (0 < len(session_id) <= 256 and 0 < len(call_id) <= 256):
+        raise Problem(404, codes.NOT_FOUND, "no such call")
+    recorded, output = guard.recorded_result(session_id, call_id, agent_id=who.identity.id)
+    return {"recorded": recorded, "output": output}
+
+
+@router.post("/reveal", tags=["checkpoints"])
+def reveal(body: RevealRequest, guard: GuardDep, who: AgentCaller) -> dict[str, Any]:
+    """The arguments a tool runs with: PII placeholders of the entity types its registry entry lists
+    in ``receives_pii`` replaced by the real values. Call it right before the tool runs."""
+    return {"args": guard.reveal(body.args, session_id=body.session_id, tool=body.tool)}
 
 
 # -- tickets ------------------------------------------------------------------------------------
