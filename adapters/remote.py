@@ -124,7 +124,12 @@ class SidecarClient:
     ) -> Any:
         try:
             response = self._client.request(
-                method, path, json=body, params=params, timeout=timeout if timeout is not None else self._timeout_s
+                method,
+                path,
+                json=body,
+                params=params,
+                headers=_trace_headers(),
+                timeout=timeout if timeout is not None else self._timeout_s,
             )
         except httpx.TimeoutException as exc:
             raise SidecarUnavailable(f"the sidecar did not answer in time: {type(exc).__name__}") from None
@@ -145,6 +150,17 @@ class SidecarClient:
             return response.json()
         except ValueError:
             raise SidecarUnavailable("the sidecar's answer is not JSON") from None
+
+
+def _trace_headers() -> dict[str, str]:
+    """W3C ``traceparent`` of the caller's current span, so the sidecar's spans join the agent's trace."""
+    try:
+        from opentelemetry.propagate import inject
+    except ImportError:
+        return {}
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

@@ -153,3 +153,16 @@ def test_the_sidecar_failing_fails_closed_and_the_tool_never_runs(mode: str) -> 
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def test_the_agents_trace_context_is_sent_to_the_sidecar(sidecar: Sidecar) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from adapters.remote import _trace_headers
+
+    tracer = TracerProvider().get_tracer("agent")
+    with tracer.start_as_current_span("agent step") as span:
+        headers = _trace_headers()
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert headers["traceparent"].split("-")[1] == trace_id
+    assert _trace_headers() == {}  # outside any span: nothing to propagate

@@ -376,3 +376,26 @@ def test_every_response_carries_the_strict_headers(svc: Service) -> None:
     response = svc.client.get("/health")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_callers_trace_context_reaches_the_decision_spans(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from guardrails.observability.tracing import DecisionTracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    guard, keys, made = start_service(tmp_path)
+    guard.observers.append(DecisionTracer(provider))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {**auth(made["agent"]), "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    with TestClient(create_app(guard, keys)) as client:
+        body = {"tool": "make_payment", "args": PAYMENT, "session_id": "s1"}
+        assert client.post("/v1/authorize", json=body, headers=headers).json()["verdict"] == "deny"
+    spans = exporter.get_finished_spans()
+    assert spans and {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
+    guard.close()
+    keys.close()

@@ -10,6 +10,7 @@ waiting agents never take the threads deciding calls.
 from __future__ import annotations
 
 import functools
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -117,35 +118,52 @@ router = APIRouter(prefix="/v1")
 
 
 # -- checkpoints --------------------------------------------------------------------------------
+def traced(request: Request) -> AbstractContextManager[Any]:
+    """The caller's W3C trace context (``traceparent``) around a Guard call, so the decision's spans
+    are children of the agent's span; nothing when the header is absent or tracing is not installed."""
+    traceparent = request.headers.get("traceparent")
+    if not traceparent:
+        return nullcontext()
+    try:
+        from guardrails.observability.tracing import trace_context
+    except ImportError:
+        return nullcontext()
+    return trace_context(traceparent, request.headers.get("tracestate"))
+
+
 @router.post("/screen", tags=["checkpoints"])
-def screen(body: ScreenRequest, guard: GuardDep, who: AgentCaller) -> DecisionJSON:
+def screen(body: ScreenRequest, guard: GuardDep, who: AgentCaller, request: Request) -> DecisionJSON:
     """Checkpoint 1: screen user text, tool output or arguments (PII, prompt injection)."""
-    decision = guard.screen_input(body.payload, session_id=body.session_id, channel=body.channel)
+    with traced(request):
+        decision = guard.screen_input(body.payload, session_id=body.session_id, channel=body.channel)
     return decision.model_dump(mode="json")
 
 
 @router.post("/authorize", tags=["checkpoints"])
-def authorize(body: AuthorizeRequest, guard: GuardDep, who: AgentCaller) -> DecisionJSON:
+def authorize(body: AuthorizeRequest, guard: GuardDep, who: AgentCaller, request: Request) -> DecisionJSON:
     """Checkpoint 2: may this tool call run? The agent is the key's identity."""
     call = ToolCall(
         id=body.call_id or new_id(), tool=body.tool, args=body.args, session_id=body.session_id, agent=who.agent
     )
-    return guard.authorize(call).model_dump(mode="json")
+    with traced(request):
+        return guard.authorize(call).model_dump(mode="json")
 
 
 @router.post("/results", tags=["checkpoints"])
-def results(body: ResultRequest, guard: GuardDep, who: AgentCaller) -> DecisionJSON:
+def results(body: ResultRequest, guard: GuardDep, who: AgentCaller, request: Request) -> DecisionJSON:
     """Checkpoint 3: what a tool returned (only an allowed, well-formed result becomes a fact)."""
     result = ToolResult(**body.model_dump())
-    return guard.check_result(result).model_dump(mode="json")
+    with traced(request):
+        return guard.check_result(result).model_dump(mode="json")
 
 
 @router.post("/outputs", tags=["checkpoints"])
-def outputs(body: OutputRequest, guard: GuardDep, who: AgentCaller) -> DecisionJSON:
+def outputs(body: OutputRequest, guard: GuardDep, who: AgentCaller, request: Request) -> DecisionJSON:
     """Checkpoint 4: the agent's final output, against an optional JSON Schema and confidence."""
-    decision = guard.check_output(
-        body.output, session_id=body.session_id, schema=body.output_schema, confidence=body.confidence
-    )
+    with traced(request):
+        decision = guard.check_output(
+            body.output, session_id=body.session_id, schema=body.output_schema, confidence=body.confidence
+        )
     return decision.model_dump(mode="json")
 
 
