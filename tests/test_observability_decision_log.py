@@ -360,7 +360,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(sink):
     started = time.perf_counter()
     for _ in range(50):
         log.on_decision(decision_with(), {})
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5  # one blocked write would hold the caller 10 s
     assert 40 <= log.dropped_queue_full <= 45 and log.dropped == log.dropped_queue_full
     gate.set()
     log.close()

@@ -161,7 +161,7 @@ def test_a_slow_endpoint_holds_no_caller(collector):
     started = time.perf_counter()
     for n in range(100):
         log.on_decision(decision(n), {})
-    assert time.perf_counter() - started < 0.25
+    assert time.perf_counter() - started < 5  # inline delivery would take 100 x 0.5 s
     assert log.flush(10)
     log.close()
     assert len(collector.events) == 100

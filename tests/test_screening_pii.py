@@ -447,9 +447,9 @@ HOSTILE = {
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_megabyte_is_scanned_in_bounded_time(name: str) -> None:
     text = HOSTILE[name]
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time of this thread: the bound is about work, not the machine's load
     SCANNER.scan(text)
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 5.0  # linear is ~0.3 s; quadratic on 1 MB would be minutes
 
 
 def test_text_over_the_cap_is_refused_not_scanned_in_part() -> None:
