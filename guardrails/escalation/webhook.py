@@ -90,8 +90,11 @@ class WebhookNotifier:
             self.dropped += 1
 
     def _run(self) -> None:
-        while True:
-            body = self._queue.get()
+        while not self._stop.is_set():
+            try:
+                body = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
             if body is None:
                 return
             self._deliver(body)
