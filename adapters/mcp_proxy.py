@@ -103,46 +103,19 @@ def build_guard(config: Any) -> tuple[Any, dict[str, Any], Any]:
     """The Guard of the deployment ``config.railguard`` names, with an empty registry (the catalog
     fills it from the upstreams), the injection screener on results when asked, and the screener
     for tool descriptions. Returns ``(guard, deployment tools.json mapping, description screener)``."""
-    from guardrails.canonical import Limits
-    from guardrails.engines import PolicySet
-    from guardrails.factory import (
-        engine_from,
-        escalation_from,
-        observers_from,
-        screeners_from,
-        ticket_listeners_from,
-    )
-    from guardrails.ledger import SQLiteLedger
-    from guardrails.pipeline import Guard
+    from guardrails.factory import guard_from_settings, screeners_from
     from guardrails.registry import ToolRegistry
 
     settings = load_settings(config.railguard_path)
-    rg = settings.railguard
     screeners = screeners_from(settings)
     injection = next((s for s in screeners if getattr(s, "name", "") == "injection"), None)
     if injection is None and (config.screen_results or config.screen_descriptions):
         injection = _injection_screener()
         if config.screen_results:
             screeners.append(injection)
-    ledger = config.path(config.ledger) if config.ledger else settings.path(rg.ledger)
-    guard = Guard(
-        policies=PolicySet.load(settings.path(rg.policies)),
-        tools=ToolRegistry({}),
-        ledger=SQLiteLedger(ledger, durability=rg.durability),
-        config=settings.params,
-        engine=engine_from(settings, rg.engine),
-        limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
-        result_confidence_threshold=settings.thresholds.result_confidence,
-        output_confidence_threshold=settings.thresholds.output_confidence,
-        screeners=screeners,
-        escalation=escalation_from(settings),
-        ticket_listeners=ticket_listeners_from(settings),
-    )
-    try:
-        guard.observers.extend(observers_from(settings, guard))
-    except BaseException:
-        guard.close()
-        raise
+    ledger = config.path(config.ledger) if config.ledger else None
+    # The registry is filled from the upstream servers' tools/list once they are connected.
+    guard = guard_from_settings(settings, ledger_path=ledger, tools=ToolRegistry({}), screeners=screeners)
     return guard, deployment_tools(settings), injection if config.screen_descriptions else None
 
 

@@ -170,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--since")
     spend.add_argument("--json", action="store_true")
     spend.set_defaults(run=_audit_usage)
+    from guardrails.ledger.verify import add_audit_verify  # audit verify, audit anchor
+
+    add_audit_verify(asub)
 
     demo = sub.add_parser("demo", help="the payment workflow end to end: deny, fraud check, allow, escalate")
     demo.add_argument("--engine", choices=ENGINES, default="auto")

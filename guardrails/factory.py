@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from guardrails.canonical import Limits
@@ -23,19 +24,26 @@ def guard_from_config(path: str | Path, *, ledger_path: str | Path | None = None
 
 
 def guard_from_settings(
-    settings: Settings, *, ledger_path: str | Path | None = None, engine: str | None = None
+    settings: Settings,
+    *,
+    ledger_path: str | Path | None = None,
+    engine: str | None = None,
+    tools: ToolRegistry | None = None,
+    screeners: Sequence[Screener] | None = None,
 ) -> Guard:
+    """``tools`` / ``screeners``: what an adapter brings instead of the deployment's (the MCP proxy
+    takes its registry from the upstream servers)."""
     rg = settings.railguard
     guard = Guard(
         policies=PolicySet.load(settings.path(rg.policies)),
-        tools=ToolRegistry.from_file(settings.path(rg.tools)),
+        tools=tools if tools is not None else ToolRegistry.from_file(settings.path(rg.tools)),
         ledger=ledger_from(settings, ledger_path),
         config=settings.params,
         engine=engine_from(settings, engine or rg.engine),
         limits=Limits(settings.limits.max_bytes, settings.limits.max_depth, settings.limits.max_nodes),
         result_confidence_threshold=settings.thresholds.result_confidence,
         output_confidence_threshold=settings.thresholds.output_confidence,
-        screeners=screeners_from(settings),
+        screeners=screeners if screeners is not None else screeners_from(settings),
         escalation=escalation_from(settings),
         ticket_listeners=ticket_listeners_from(settings),
     )

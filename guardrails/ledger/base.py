@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from guardrails.ledger.chain import Anchor, StoredEvent
+
 # Event types, in the order a call lives through them.
 CALL_REQUESTED = "call_requested"
 DECISION = "decision"
@@ -108,6 +110,20 @@ class LedgerStore(Protocol):
     def config(self, revision: str) -> dict[str, Any] | None: ...
 
     def rebuild_facts(self) -> None: ...
+
+    def stored_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        """Events exactly as stored (payload text, ``prev_hash``, ``hash``), in seq order: what
+        ``railguard audit verify`` walks (guardrails/ledger/verify.py)."""
+        ...
+
+    def anchor(self) -> Anchor | None:
+        """Seal every event appended since the last anchor (guardrails/ledger/chain.py) and return
+        the newest anchor; ``None`` while the ledger is empty. Nothing new: nothing is written."""
+        ...
+
+    def anchors(self) -> list[Anchor]:
+        """Every anchor, oldest first."""
+        ...
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         """A ticket's derived state and the payload it opened with; ``None`` when unknown."""

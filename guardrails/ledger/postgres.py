@@ -17,6 +17,10 @@ How replicas stay correct:
   keys and re-prints numbers, and a stored payload must read back exactly as written.
 - PostgreSQL text cannot hold a NUL character: a session id, tool or key value with one is
   refused with ``LedgerError`` (the decision fails closed), where SQLite would store it.
+- The hash chain (guardrails/ledger/chain.py) binds an event's seq, so the seq is drawn
+  (``nextval``) before the INSERT. A write transaction holds ROW EXCLUSIVE on ``events`` from
+  its start, and ``anchor()`` takes SHARE ROW EXCLUSIVE: an anchor waits for every transaction
+  that may hold a drawn seq, so no event below its ``last_seq`` can commit after it.
 
 The SQL mirrors sqlite.py statement for statement (the SQLite hot path keeps its literal
 SQL); the row shapes both return live in ``guardrails/ledger/rows.py``. Needs the
@@ -26,7 +30,8 @@ SQL); the row shapes both return live in ``guardrails/ledger/rows.py``. Needs th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -51,6 +56,7 @@ from guardrails.ledger.base import (
     Event,
     FactsQuery,
 )
+from guardrails.ledger.chain import GENESIS, Anchor, StoredEvent, event_hash, heads_text, next_fold, parse_heads
 from guardrails.ledger.rows import (
     FACT_TABLES,
     OUTCOMES,
@@ -77,8 +83,14 @@ _DB_ERRORS = (psycopg.Error, UnicodeError)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq BIGSERIAL PRIMARY KEY,
-    session_id TEXT NOT NULL, type TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, call_id TEXT, payload TEXT NOT NULL);
+    session_id TEXT NOT NULL, type TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, call_id TEXT, payload TEXT NOT NULL,
+    prev_hash TEXT, hash TEXT);
+ALTER TABLE events ADD COLUMN IF NOT EXISTS prev_hash TEXT;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS hash TEXT;
 CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, seq);
+CREATE TABLE IF NOT EXISTS anchors (
+    number BIGINT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, last_seq BIGINT NOT NULL, events BIGINT NOT NULL,
+    heads TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
     session_id TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, args_hash TEXT NOT NULL,
     key_value TEXT, verdict TEXT NOT NULL DEFAULT '', decision_seq BIGINT,
@@ -122,6 +134,13 @@ _SCHEMA_LOCK = 0x5241494C4755  # "RAILGU"
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _TICKET_TYPES = sorted(TICKET_EVENTS)
+_HOLD_SEQS = "LOCK TABLE events IN ROW EXCLUSIVE MODE"  # see the module docstring: anchors wait for it
+_STORED = "SELECT seq, session_id, type, at, call_id, payload, prev_hash, hash FROM events"
+_ANCHORS = "SELECT number, at, last_seq, events, heads, prev_hash, hash FROM anchors"
+# The session's last hash and the seq its next event gets, in one round trip.
+_CHAIN_HEAD = (
+    "SELECT nextval('events_seq_seq'), (SELECT hash FROM events WHERE session_id = %s ORDER BY seq DESC LIMIT 1)"
+)
 
 
 def session_lock_key(session_id: str) -> int:
@@ -189,7 +208,7 @@ class PostgresLedger:
     def session(self, session_id: str) -> Iterator[_PostgresSessionTx]:
         """One write transaction, serial per session across threads, processes and replicas."""
         key = session_lock_key(session_id)
-        with self._transaction(f"{_BEGIN_WRITE}; SELECT pg_advisory_xact_lock({key})", "write") as conn:
+        with self._transaction(f"{_BEGIN_WRITE}; SELECT pg_advisory_xact_lock({key}); {_HOLD_SEQS}", "write") as conn:
             yield _PostgresSessionTx(conn, session_id)
 
     @contextmanager
@@ -295,6 +314,46 @@ class PostgresLedger:
             rows = conn.execute("SELECT seq, session_id, type, at, call_id, payload FROM events ORDER BY seq")
             for seq, sid, kind, at, call_id, payload in rows.fetchall():
                 _apply(conn, Event(sid, kind, at, orjson.loads(payload), call_id, seq))
+
+    # -- the chain ----------------------------------------------------------------------------
+    def anchor(self) -> Anchor | None:
+        """Seal the events appended since the last anchor (see guardrails/ledger/chain.py).
+        Writers wait (SHARE ROW EXCLUSIVE on ``events``) for the few milliseconds it takes."""
+        with self._transaction(f"{_BEGIN_WRITE}; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE", "anchor") as conn:
+            row = conn.execute(f"{_ANCHORS} ORDER BY number DESC LIMIT 1").fetchone()
+            latest = _anchor_of(row) if row else None
+            fold = next_fold(latest)
+            fold.add_all(_stored(conn.execute(f"{_STORED} WHERE seq > %s ORDER BY seq", (fold.last_seq,))))
+            if fold.events == 0:
+                return latest
+            anchor = fold.seal((latest.number if latest else 0) + 1, time.time())
+            conn.execute(
+                "INSERT INTO anchors (number, at, last_seq, events, heads, prev_hash, hash) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    anchor.number,
+                    anchor.at,
+                    anchor.last_seq,
+                    anchor.events,
+                    heads_text(anchor.heads),
+                    anchor.prev_hash,
+                    anchor.hash,
+                ),
+            )
+            return anchor
+
+    def anchors(self) -> list[Anchor]:
+        with self._connection("read") as conn:
+            rows = conn.execute(f"{_ANCHORS} ORDER BY number").fetchall()
+        return [_anchor_of(row) for row in rows]
+
+    def stored_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        """Every event as stored, in seq order: one snapshot, streamed through a server-side cursor."""
+        where, params = ("", ()) if session_id is None else (" WHERE session_id = %s", (session_id,))
+        with self._transaction(_BEGIN_READ, "read") as conn, conn.cursor(name="railguard_stored_events") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(f"{_STORED}{where} ORDER BY seq", params)
+            yield from _stored(cursor)
 
     # -- tickets ------------------------------------------------------------------------------
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
@@ -469,13 +528,29 @@ class _PostgresSessionTx:
             raise LedgerError(f"event for session {event.session_id!r} appended to {self.session_id!r}")
         if event.type not in EVENT_TYPES:
             raise LedgerError(f"unknown event type {event.type!r}")
-        row = self.connection.execute(
-            "INSERT INTO events (session_id, type, at, call_id, payload) VALUES (%s, %s, %s, %s, %s) RETURNING seq",
-            (event.session_id, event.type, event.at, event.call_id, payload_text(event.payload)),
-        ).fetchone()
-        seq = int(row[0]) if row else 0
+        payload = payload_text(event.payload)
+        head = self.connection.execute(_CHAIN_HEAD, (event.session_id,)).fetchone()
+        if head is None:  # pragma: no cover - a SELECT without FROM always returns its row
+            raise LedgerError("ledger write failed: no sequence number")
+        seq, prev_hash = int(head[0]), head[1] or GENESIS
+        digest = event_hash(event.session_id, seq, event.type, event.at, event.call_id, payload, prev_hash)
+        self.connection.execute(
+            "INSERT INTO events (seq, session_id, type, at, call_id, payload, prev_hash, hash) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (seq, event.session_id, event.type, event.at, event.call_id, payload, prev_hash, digest),
+        )
         _apply(self.connection, replace(event, seq=seq))
         return seq
+
+
+def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredEvent]:
+    for seq, sid, kind, at, call_id, payload, prev_hash, digest in rows:
+        yield StoredEvent(seq, sid, kind, at, call_id, payload, prev_hash, digest)
+
+
+def _anchor_of(row: Sequence[Any]) -> Anchor:
+    number, at, last_seq, events, heads, prev_hash, digest = row
+    return Anchor(number, at, last_seq, events, parse_heads(heads), prev_hash, digest)
 
 
 def _ticket_row(conn: _Connection, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:

@@ -9,13 +9,16 @@ the last unit of a budget, and an event is acknowledged only once committed.
 Checkpoints (copying the WAL back into the database, with an fsync) run on a
 background thread, never inside a decision's commit: measured on the bundled
 policies, an inline auto-checkpoint was what set the p99 (4.2 ms -> 1.6 ms without).
+The same thread anchors the hash chain (guardrails/ledger/chain.py) every
+``anchor_interval_s`` when events were appended since the last anchor.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +44,7 @@ from guardrails.ledger.base import (
     Event,
     FactsQuery,
 )
+from guardrails.ledger.chain import GENESIS, Anchor, StoredEvent, event_hash, heads_text, next_fold, parse_heads
 from guardrails.ledger.rows import (
     FACT_TABLES,
     OUTCOMES,
@@ -54,8 +58,12 @@ from guardrails.ledger.rows import (
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL, type TEXT NOT NULL, at REAL NOT NULL, call_id TEXT, payload TEXT NOT NULL);
+    session_id TEXT NOT NULL, type TEXT NOT NULL, at REAL NOT NULL, call_id TEXT, payload TEXT NOT NULL,
+    prev_hash TEXT, hash TEXT);
 CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, seq);
+CREATE TABLE IF NOT EXISTS anchors (
+    number INTEGER PRIMARY KEY, at REAL NOT NULL, last_seq INTEGER NOT NULL, events INTEGER NOT NULL,
+    heads TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
     session_id TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, args_hash TEXT NOT NULL,
     key_value TEXT, verdict TEXT NOT NULL DEFAULT '', decision_seq INTEGER,
@@ -92,6 +100,16 @@ CREATE TABLE IF NOT EXISTS tickets (
 CREATE INDEX IF NOT EXISTS tickets_by_binding ON tickets (session_id, binding, agent_id);
 CREATE INDEX IF NOT EXISTS tickets_by_state ON tickets (state, opened_at);
 """
+_CHAIN_COLUMNS = ("prev_hash", "hash")
+_STORED = "SELECT seq, session_id, type, at, call_id, payload, prev_hash, hash FROM events"
+# The session's last hash and the seq the insert will get, in one statement (the write lock is
+# held, so neither moves before the INSERT). The seq is what AUTOINCREMENT would pick: past
+# both the highest seq ever handed out and the highest present.
+_CHAIN_HEAD = (
+    "SELECT (SELECT hash FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1), "
+    "MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+    "COALESCE((SELECT MAX(seq) FROM events), 0))"
+)
 
 
 class SQLiteLedger:
@@ -104,6 +122,7 @@ class SQLiteLedger:
         durability: str = "normal",
         busy_timeout_ms: int = 10_000,
         checkpoint_interval_s: float = 1.0,
+        anchor_interval_s: float | None = 60.0,
     ) -> None:
         if str(path) == ":memory:":
             raise LedgerError("the ledger must be durable: give a file path, not :memory:")
@@ -118,23 +137,36 @@ class SQLiteLedger:
         self._write_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+            conn = self._connection()
+            conn.executescript(_SCHEMA)
+            _add_chain_columns(conn)
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, args=(checkpoint_interval_s,), name="railguard-ledger-checkpoint", daemon=True
+            target=self._checkpoint_loop,
+            args=(checkpoint_interval_s, anchor_interval_s),
+            name="railguard-ledger-checkpoint",
+            daemon=True,
         )
         self._checkpointer.start()
 
-    def _checkpoint_loop(self, interval: float) -> None:
+    def _checkpoint_loop(self, interval: float, anchor_interval: float | None) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1000)
+        anchored = time.monotonic()
         try:
             while not self._stop.wait(interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:
                     continue  # busy or transient: the next round catches up; writers are never blocked
+                if anchor_interval is not None and time.monotonic() - anchored >= anchor_interval:
+                    anchored = time.monotonic()
+                    try:
+                        if _unanchored(conn):
+                            self._anchor(conn)
+                    except (sqlite3.Error, LedgerError):
+                        continue  # as above: the next interval anchors what this one could not
         finally:
             conn.close()
 
@@ -182,6 +214,58 @@ class SQLiteLedger:
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             raise LedgerError(f"ledger commit failed: {exc}") from exc
+
+    def anchor(self) -> Anchor | None:
+        """Seal the events appended since the last anchor (see guardrails/ledger/chain.py)."""
+        return self._anchor(self._connection())
+
+    def _anchor(self, conn: sqlite3.Connection) -> Anchor | None:
+        with self._write_lock:  # in-process writers queue on the lock, not in SQLite's busy handler
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger unavailable: {exc}") from exc
+            try:
+                latest = _latest_anchor(conn)
+                fold = next_fold(latest)
+                fold.add_all(_stored(conn.execute(f"{_STORED} WHERE seq > ? ORDER BY seq", (fold.last_seq,))))
+                if fold.events == 0:
+                    conn.execute("COMMIT")
+                    return latest
+                anchor = fold.seal((latest.number if latest else 0) + 1, time.time())
+                conn.execute(
+                    "INSERT INTO anchors (number, at, last_seq, events, heads, prev_hash, hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        anchor.number,
+                        anchor.at,
+                        anchor.last_seq,
+                        anchor.events,
+                        heads_text(anchor.heads),
+                        anchor.prev_hash,
+                        anchor.hash,
+                    ),
+                )
+                conn.execute("COMMIT")
+                return anchor
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise LedgerError(f"ledger anchor failed: {exc}") from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def anchors(self) -> list[Anchor]:
+        rows = self._connection().execute(f"{_ANCHORS} ORDER BY number").fetchall()
+        return [_anchor_of(row) for row in rows]
+
+    def stored_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        """Every event as stored, in seq order, streamed (one statement: one consistent snapshot)."""
+        conn = self._connection()
+        if session_id is None:
+            yield from _stored(conn.execute(f"{_STORED} ORDER BY seq"))
+        else:
+            yield from _stored(conn.execute(f"{_STORED} WHERE session_id = ? ORDER BY seq", (session_id,)))
 
     def events(self, session_id: str | None = None) -> Iterator[Event]:
         conn = self._connection()
@@ -402,13 +486,60 @@ class _SQLiteSessionTx:
             raise LedgerError(f"event for session {event.session_id!r} appended to {self.session_id!r}")
         if event.type not in EVENT_TYPES:
             raise LedgerError(f"unknown event type {event.type!r}")
-        cursor = self._conn.execute(
-            "INSERT INTO events (session_id, type, at, call_id, payload) VALUES (?, ?, ?, ?, ?)",
-            (event.session_id, event.type, event.at, event.call_id, payload_text(event.payload)),
+        payload = payload_text(event.payload)
+        head = self._conn.execute(_CHAIN_HEAD, (event.session_id,)).fetchone()
+        prev_hash, seq = head[0] or GENESIS, int(head[1]) + 1
+        digest = event_hash(event.session_id, seq, event.type, event.at, event.call_id, payload, prev_hash)
+        self._conn.execute(
+            "INSERT INTO events (seq, session_id, type, at, call_id, payload, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, event.session_id, event.type, event.at, event.call_id, payload, prev_hash, digest),
         )
-        seq = int(cursor.lastrowid or 0)
         _apply(self._conn, replace(event, seq=seq))
         return seq
+
+
+_ANCHORS = "SELECT number, at, last_seq, events, heads, prev_hash, hash FROM anchors"
+
+
+def _add_chain_columns(conn: sqlite3.Connection) -> None:
+    """A ledger written before chaining gains ``prev_hash`` and ``hash``; its old events keep
+    NULL there (the verifier reports them as unchained, not as tampered)."""
+    if set(_CHAIN_COLUMNS) <= {row[1] for row in conn.execute("PRAGMA table_info(events)")}:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # two processes opening the old file at once: one adds them
+    try:
+        present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        for column in _CHAIN_COLUMNS:
+            if column not in present:
+                conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredEvent]:
+    for seq, sid, kind, at, call_id, payload, prev_hash, digest in rows:
+        yield StoredEvent(seq, sid, kind, at, call_id, payload, prev_hash, digest)
+
+
+def _anchor_of(row: Sequence[Any]) -> Anchor:
+    number, at, last_seq, events, heads, prev_hash, digest = row
+    return Anchor(number, at, last_seq, events, parse_heads(heads), prev_hash, digest)
+
+
+def _latest_anchor(conn: sqlite3.Connection) -> Anchor | None:
+    row = conn.execute(f"{_ANCHORS} ORDER BY number DESC LIMIT 1").fetchone()
+    return _anchor_of(row) if row else None
+
+
+def _unanchored(conn: sqlite3.Connection) -> bool:
+    """Whether events were appended since the last anchor (two index lookups, no lock taken)."""
+    row = conn.execute(
+        "SELECT (SELECT MAX(seq) FROM events), (SELECT last_seq FROM anchors ORDER BY number DESC LIMIT 1)"
+    ).fetchone()
+    return row[0] is not None and (row[1] is None or row[0] > row[1])
 
 
 def _ticket_row(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
