@@ -36,6 +36,7 @@ from guardrails.ledger.base import (
     LedgerStore,
     SessionTx,
 )
+from guardrails.ledger.rows import utc_day
 from guardrails.ledger.scrubbing import Scrubbing, ScrubbingTx
 from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
 from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
@@ -222,6 +223,8 @@ class Guard:
                 args_hash=call_hash,
                 key_values=key_values(canon.args),
                 all_results="all_results" in needs,
+                agent_id=str(canon.agent.get("id", "")),
+                day=utc_day(self.clock()),
             )
         )
         # Earlier reviews of this exact call (approved, denied, pending): the bundled policy denies
@@ -313,12 +316,16 @@ class Guard:
         return None
 
     # -- checkpoint 3 -------------------------------------------------------------------
-    def check_result(self, result: ToolResult) -> Decision:
-        """Check what a tool returned. Only an allowed, well-formed result becomes a session fact."""
+    def check_result(self, result: ToolResult, *, agent_id: str | None = None) -> Decision:
+        """Check what a tool returned. Only an allowed, well-formed result becomes a session fact.
+        ``agent_id``: only that agent's call may get this result (the sidecar passes the key's agent;
+        another agent's call is answered as unknown, so its ids cannot be probed)."""
         run = self._run(Checkpoint.CHECK_RESULT)
         try:
             with self._write(result.session_id) as tx:
                 record = tx.find_call(result.call_id)
+                if record is not None and agent_id is not None and record.agent_id != agent_id:
+                    record = None
                 spec = self.tools.get(record.tool) if record else None
                 if record is None or spec is None:
                     run.stage_run(
@@ -367,7 +374,7 @@ class Guard:
                     output = decision.rewritten if decision.rewritten is not None else result.output
                     request = TicketRequest(
                         binding=content_binding(Checkpoint.CHECK_RESULT, result.call_id, output),
-                        agent={"id": ""},
+                        agent={"id": record.agent_id or ""},
                         tool=record.tool,
                         output=self._ticket_redact(output),
                         confidence=result.confidence,
@@ -450,17 +457,10 @@ class Guard:
         from here instead of running the tool again. ``agent_id``: only that agent's call (the sidecar)."""
         with self.ledger.read(session_id) as tx:
             record = tx.find_call(call_id)
-        if record is None or not record.has_result:
+        if record is None or not record.has_result or (agent_id is not None and record.agent_id != agent_id):
             return False, None
-        asker: str | None = None
         for event in self.ledger.events(session_id):
-            if event.call_id != call_id:
-                continue
-            if event.type == CALL_REQUESTED:
-                asker = str(event.payload.get("call", {}).get("agent", {}).get("id", ""))
-            elif event.type == RESULT_RECORDED:
-                if agent_id is not None and asker != agent_id:
-                    return False, None
+            if event.type == RESULT_RECORDED and event.call_id == call_id:
                 return bool(event.payload.get("verified")), event.payload.get("output")
         return False, None
 

@@ -55,3 +55,30 @@ deny contains {
 	is_number(limit)
 	used >= limit
 }
+
+# Per agent, across all its sessions, per UTC day: what it reported (report_usage with its
+# agent id; the sidecar attributes usage to the key's agent). Sessions cannot dodge it.
+deny contains {
+	"code": "agent_daily_spend_exceeded",
+	"message": sprintf("agent %v spent %v today (%v, UTC) across its sessions, its daily budget is %v", [input.agent.id, used, day, limit]),
+	"source": "policies/call_budget.rego",
+} if {
+	limit := _config.budgets.max_cost_per_agent_per_day # absent: no daily budget
+	used := object.get(input, ["session", "facts", "agent_usage", "cost"], 0)
+	day := object.get(input, ["session", "facts", "agent_usage", "day"], "today")
+	is_number(used)
+	is_number(limit)
+	used >= limit
+}
+
+deny contains {
+	"code": "agent_daily_token_budget_exceeded",
+	"message": sprintf("agent %v used %v tokens today across its sessions, its daily budget is %v", [input.agent.id, used, limit]),
+	"source": "policies/call_budget.rego",
+} if {
+	limit := _config.budgets.max_tokens_per_agent_per_day # absent: no daily token budget
+	used := object.get(input, ["session", "facts", "agent_usage", "tokens"], 0)
+	is_number(used)
+	is_number(limit)
+	used >= limit
+}

@@ -79,3 +79,23 @@ test_call_budget_messages_name_the_count_and_the_budget if {
 	message_of(tool_call.deny, "session_call_budget_exceeded") == "10 calls in this session, the budget is 10" with input as input_of(with_facts({"calls": {"total": 10}})) with data.railguard.config as config_of(with_facts({"calls": {"total": 10}}))
 	message_of(tool_call.deny, "tool_call_budget_exceeded") == "make_payment: 2 calls in this session, the budget for this tool is 2" with input as input_of(with_facts({"calls": {"by_tool": {"make_payment": 2}}})) with data.railguard.config as config_of(with_facts({"calls": {"by_tool": {"make_payment": 2}}}))
 }
+
+agent_spent(doc, cost, tokens) := object.union(doc, {"session": {"facts": {"agent_usage": {"day": "2026-12-01", "cost": cost, "tokens": tokens}}}})
+
+test_budget_agent_daily_spend_denies_at_the_limit if {
+	inp := object.union(agent_spent(lookup, 25, 0), {"config": {"budgets": {"max_cost_per_agent_per_day": 25}}})
+	denied_with(inp, {"agent_daily_spend_exceeded"})
+}
+
+test_budget_agent_daily_spend_under_the_limit_allows if {
+	allowed(object.union(agent_spent(lookup, 24.99, 0), {"config": {"budgets": {"max_cost_per_agent_per_day": 25}}}))
+}
+
+test_budget_agent_daily_tokens_deny_at_the_limit if {
+	inp := object.union(agent_spent(lookup, 0, 5000), {"config": {"budgets": {"max_tokens_per_agent_per_day": 5000}}})
+	denied_with(inp, {"agent_daily_token_budget_exceeded"})
+}
+
+test_budget_no_daily_budget_configured_allows if {
+	allowed(agent_spent(lookup, 1000000, 1000000))
+}

@@ -25,7 +25,7 @@ _config := data.railguard.config if is_object(data.railguard.config)
 # Limits and thresholds: compared with numbers only.
 _config_numbers := {
 	"payments": ["max_amount", "escalate_above", "two_person_above"],
-	"budgets": ["max_calls_total", "max_tokens", "max_cost"],
+	"budgets": ["max_calls_total", "max_tokens", "max_cost", "max_cost_per_agent_per_day", "max_tokens_per_agent_per_day"],
 	"loop": ["max_repeats"],
 	"circuit_breaker": ["failure_threshold"],
 }

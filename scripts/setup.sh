@@ -13,3 +13,5 @@ fi
 .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python "opa-golib-python-bindings>=0.4.4,<0.5"
 # PostgreSQL (Debian's) for the ledger tests: they start their own throw-away cluster.
 bash scripts/setup-postgres.sh
+# Debian's chromium + chromium-driver for the reviewer-console tests (no browser download).
+bash scripts/setup-browser.sh

@@ -12,5 +12,5 @@ echo "== railguard demo"; .venv/bin/railguard demo > /dev/null && echo "demo pas
 echo "== plain pip install . in a fresh venv: policy tests and demo"; bash scripts/plain-install.sh
 echo "== benchmark (smoke run; the full run is python bench/authorize.py)"
 .venv/bin/python bench/authorize.py --calls 300 --histories 0,100,1000 --quick
-# In CI the PostgreSQL tests must run, never skip.
-echo "== pytest"; RAILGUARD_REQUIRE_POSTGRES=1 .venv/bin/python -m pytest -n auto -q "$@"
+# The PostgreSQL and browser tests must run here, never skip.
+echo "== pytest"; RAILGUARD_REQUIRE_POSTGRES=1 RAILGUARD_REQUIRE_BROWSER=1 .venv/bin/python -m pytest -n auto -q "$@"

@@ -219,6 +219,7 @@ def test_facts_fold_every_event(ledger: LedgerStore) -> None:
         "by_key": {"make_payment": {"t1": {"pending": 0, "succeeded": 1, "failed": 1, "unknown": 0}}},
         "failures": {"make_payment": {"consecutive": 1, "last_failure_at": 3.0}},
         "usage": {"tokens": 10, "cost": 0.75},
+        "agent_usage": {"day": None, "tokens": 0, "cost": 0},  # asked for no agent
         "labels": ["pii:EMAIL", "untrusted_content"],
     }
 
@@ -552,3 +553,19 @@ def test_acknowledged_events_survive_a_server_crash_and_the_pool_reconnects() ->
         ledger.close()
     finally:
         cluster.remove()
+
+
+def test_usage_is_summed_per_agent_and_day_across_sessions(ledger: Any) -> None:
+    day = 1_764_547_200.0  # 2025-12-01T00:00:00Z
+    for session, at, cost in (("a", day + 10, 1.5), ("b", day + 20, 2.0), ("c", day + 86_400, 7.0)):
+        with ledger.session(session) as tx:
+            tx.append(Event(session, "usage_reported", at, {"tokens": 10, "cost": cost, "agent": "bot"}))
+    with ledger.session("z") as tx:
+        tx.append(Event("z", "usage_reported", day + 30, {"tokens": 1, "cost": 100.0}))  # unattributed
+    with ledger.read("new") as tx:
+        today = tx.facts(FactsQuery(agent_id="bot", day="2025-12-01"))["agent_usage"]
+        tomorrow = tx.facts(FactsQuery(agent_id="bot", day="2025-12-02"))["agent_usage"]
+        stranger = tx.facts(FactsQuery(agent_id="eve", day="2025-12-01"))["agent_usage"]
+    assert today == {"day": "2025-12-01", "tokens": 20, "cost": 3.5}
+    assert tomorrow == {"day": "2025-12-02", "tokens": 10, "cost": 7.0}
+    assert stranger == {"day": "2025-12-01", "tokens": 0, "cost": 0}

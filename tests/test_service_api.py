@@ -399,3 +399,18 @@ def test_the_callers_trace_context_reaches_the_decision_spans(tmp_path: Path) ->
     assert spans and {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
     guard.close()
     keys.close()
+
+
+def test_an_agent_cannot_record_the_result_of_another_agents_call(svc: Service) -> None:
+    other = svc.keys.create("other-bot", ["agent:payments_agent"])
+    check = svc.authorize("fraud_check", {"transaction_id": "t5"}, "s5", call_id="fc-5")
+    assert check["verdict"] == "allow"
+    forged = svc.post("/v1/results", {"call_id": "fc-5", "session_id": "s5", "output": {"status": "passed"}}, other)
+    assert forged.json()["verdict"] == "deny" and forged.json()["reasons"][0]["code"] == "unknown_call"
+    real = svc.post("/v1/results", {"call_id": "fc-5", "session_id": "s5", "output": {"status": "passed"}})
+    assert real.json()["verdict"] == "allow"
+    assert svc.client.get("/v1/sessions/s5/calls/fc-5/result", headers=auth(other)).json()["recorded"] is False
+    assert svc.client.get("/v1/sessions/s5/calls/fc-5/result", headers=auth(svc.agent_key)).json() == {
+        "recorded": True,
+        "output": {"status": "passed"},
+    }

@@ -159,3 +159,22 @@ def test_after_pii_a_webhook_outside_the_allowed_domains_is_denied(tmp_path, eng
     again = hook.model_copy(update={"id": "again"})
     assert guard.authorize(again).codes == ("pii_exfiltration",)
     guard.close()
+
+
+def test_an_agents_daily_spend_budget_holds_across_its_sessions(tmp_path) -> None:
+    params = load_settings(PAYMENTS / "railguard.toml").params
+    guard = Guard(
+        policies=PolicySet.load(POLICIES),
+        tools=ToolRegistry.from_file(PAYMENTS / "tools.json"),
+        ledger=SQLiteLedger(tmp_path / "l.db"),
+        config={**params, "budgets": {**params["budgets"], "max_cost_per_agent_per_day": 5.0}},
+    )
+    lookup = {"customer_id": "c1"}
+    assert guard.authorize(ToolCall(tool="lookup_customer", args=lookup, session_id="a", agent=AGENT)).allowed
+    guard.report_usage("a", tokens=100, cost=3.0, agent_id=AGENT.id)
+    guard.report_usage("b", tokens=100, cost=2.5, agent_id=AGENT.id)  # another session, same agent
+    denied = guard.authorize(ToolCall(tool="lookup_customer", args=lookup, session_id="c", agent=AGENT))
+    assert denied.codes == ("agent_daily_spend_exceeded",)
+    other = Agent(id="other-bot", roles=("payments_agent",))
+    assert guard.authorize(ToolCall(tool="lookup_customer", args=lookup, session_id="c", agent=other)).allowed
+    guard.close()

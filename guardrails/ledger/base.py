@@ -53,6 +53,7 @@ class CallRecord:
     verdict: str
     decision: Mapping[str, Any]
     has_result: bool
+    agent_id: str | None = None  # who asked: only they may record its result
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class FactsQuery:
     history: bool = False
     history_limit: int = 1000
     extra: Mapping[str, Any] = field(default_factory=dict)
+    agent_id: str | None = None  # with ``day``: the agent's usage that day, across its sessions
+    day: str | None = None  # YYYY-MM-DD (UTC)
 
 
 class SessionTx(Protocol):

@@ -61,10 +61,12 @@ from guardrails.ledger.rows import (
     FACT_TABLES,
     OUTCOMES,
     TICKET_COLUMNS,
+    agent_of,
     history_view,
     payload_text,
     ticket_dict,
     trail_entry,
+    utc_day,
 )
 
 try:
@@ -95,6 +97,7 @@ CREATE TABLE IF NOT EXISTS calls (
     session_id TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, args_hash TEXT NOT NULL,
     key_value TEXT, verdict TEXT NOT NULL DEFAULT '', decision_seq BIGINT,
     has_result BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (session_id, call_id));
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS agent_id TEXT;
 CREATE TABLE IF NOT EXISTS call_counts (
     session_id TEXT NOT NULL, tool TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (session_id, tool));
 CREATE TABLE IF NOT EXISTS repeats (
@@ -117,6 +120,9 @@ CREATE TABLE IF NOT EXISTS by_key (
     failed BIGINT NOT NULL DEFAULT 0, unknown BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, key_value, tool));
 CREATE TABLE IF NOT EXISTS configs (revision TEXT PRIMARY KEY, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_usage (
+    agent_id TEXT NOT NULL, day TEXT NOT NULL, tokens BIGINT NOT NULL, cost DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (agent_id, day));
 CREATE TABLE IF NOT EXISTS tickets (
     ticket TEXT PRIMARY KEY, session_id TEXT NOT NULL, call_id TEXT, checkpoint TEXT NOT NULL,
     tool TEXT, binding TEXT NOT NULL, agent_id TEXT NOT NULL, codes TEXT NOT NULL, state TEXT NOT NULL,
@@ -468,6 +474,11 @@ class _PostgresSessionTx:
             ).fetchall()
         }
         usage_row = conn.execute("SELECT tokens, cost FROM usage WHERE session_id = %s", (sid,)).fetchone()
+        agent_row = None
+        if query.agent_id is not None and query.day is not None:
+            agent_row = conn.execute(
+                "SELECT tokens, cost FROM agent_usage WHERE agent_id = %s AND day = %s", (query.agent_id, query.day)
+            ).fetchone()
         labels = sorted(r[0] for r in conn.execute("SELECT label FROM labels WHERE session_id = %s", (sid,)))
         return {
             "calls": {"total": sum(by_tool.values()), "by_tool": by_tool},
@@ -477,6 +488,11 @@ class _PostgresSessionTx:
             "by_key": by_key,
             "failures": failures,
             "usage": {"tokens": usage_row[0], "cost": usage_row[1]} if usage_row else {"tokens": 0, "cost": 0},
+            "agent_usage": {
+                "day": query.day,
+                "tokens": agent_row[0] if agent_row else 0,
+                "cost": agent_row[1] if agent_row else 0,
+            },
             "labels": labels,
         }
 
@@ -499,18 +515,18 @@ class _PostgresSessionTx:
 
     def find_call(self, call_id: str) -> CallRecord | None:
         row = self.connection.execute(
-            "SELECT tool, args_hash, key_value, verdict, decision_seq, has_result FROM calls "
+            "SELECT tool, args_hash, key_value, verdict, decision_seq, has_result, agent_id FROM calls "
             "WHERE session_id = %s AND call_id = %s",
             (self.session_id, call_id),
         ).fetchone()
         if row is None:
             return None
-        tool, args_hash, key_value, verdict, decision_seq, has_result = row
+        tool, args_hash, key_value, verdict, decision_seq, has_result, agent_id = row
         decision: Mapping[str, Any] = {}
         if decision_seq is not None:  # the decision is stored once, in its event
             found = self.connection.execute("SELECT payload FROM events WHERE seq = %s", (decision_seq,)).fetchone()
             decision = orjson.loads(found[0]).get("decision", {}) if found else {}
-        return CallRecord(call_id, tool, args_hash, key_value, verdict, decision, bool(has_result))
+        return CallRecord(call_id, tool, args_hash, key_value, verdict, decision, bool(has_result), agent_id)
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         return _ticket_row(self.connection, "ticket = %s AND session_id = %s", (ticket_id, self.session_id))
@@ -612,8 +628,9 @@ def _apply(conn: _Connection, event: Event) -> None:
     if event.type == CALL_REQUESTED:
         call = p["call"]
         conn.execute(
-            "INSERT INTO calls (session_id, call_id, tool, args_hash, key_value) VALUES (%s, %s, %s, %s, %s)",
-            (sid, call["id"], call["tool"], p["args_hash"], p.get("key_value")),
+            "INSERT INTO calls (session_id, call_id, tool, args_hash, key_value, agent_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (sid, call["id"], call["tool"], p["args_hash"], p.get("key_value"), agent_of(call)),
         )
     elif event.type == DECISION and p.get("checkpoint") == "authorize":
         decision = p["decision"]
@@ -669,6 +686,13 @@ def _apply(conn: _Connection, event: Event) -> None:
             "DO UPDATE SET tokens = usage.tokens + excluded.tokens, cost = usage.cost + excluded.cost",
             (sid, int(p.get("tokens", 0)), float(p.get("cost", 0.0))),
         )
+        if p.get("agent"):
+            conn.execute(
+                "INSERT INTO agent_usage (agent_id, day, tokens, cost) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (agent_id, day) DO UPDATE SET tokens = agent_usage.tokens + excluded.tokens, "
+                "cost = agent_usage.cost + excluded.cost",
+                (p["agent"], utc_day(event.at), int(p.get("tokens", 0)), float(p.get("cost", 0.0))),
+            )
     elif event.type == LABELS_ADDED:
         for label in p["labels"]:
             conn.execute("INSERT INTO labels (session_id, label) VALUES (%s, %s) ON CONFLICT DO NOTHING", (sid, label))

@@ -6,7 +6,8 @@ callers see, so they are defined once and both stores answer alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ FACT_TABLES = (
     "labels",
     "by_key",
     "tickets",
+    "agent_usage",
 )
 TICKET_COLUMNS = (
     "ticket, session_id, call_id, checkpoint, tool, binding, agent_id, codes, state, opened_at, deadline, "
@@ -77,3 +79,15 @@ def history_view(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     if kind == RESULT_RECORDED:
         return {"tool": payload.get("tool"), "verified": payload.get("verified"), "fact": payload.get("fact")}
     return dict(payload)
+
+
+def agent_of(call: Mapping[str, Any]) -> str | None:
+    """The id of the agent that asked for a stored call (``None`` when it was refused unreadable)."""
+    agent = call.get("agent")
+    found = agent.get("id") if isinstance(agent, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def utc_day(at: float) -> str:
+    """``YYYY-MM-DD`` of a timestamp, in UTC: the day a per-agent daily budget counts in."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")

@@ -49,10 +49,12 @@ from guardrails.ledger.rows import (
     FACT_TABLES,
     OUTCOMES,
     TICKET_COLUMNS,
+    agent_of,
     history_view,
     payload_text,
     ticket_dict,
     trail_entry,
+    utc_day,
 )
 
 _SCHEMA = """
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS anchors (
 CREATE TABLE IF NOT EXISTS calls (
     session_id TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, args_hash TEXT NOT NULL,
     key_value TEXT, verdict TEXT NOT NULL DEFAULT '', decision_seq INTEGER,
-    has_result INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (session_id, call_id));
+    has_result INTEGER NOT NULL DEFAULT 0, agent_id TEXT, PRIMARY KEY (session_id, call_id));
 CREATE TABLE IF NOT EXISTS call_counts (
     session_id TEXT NOT NULL, tool TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (session_id, tool));
 CREATE TABLE IF NOT EXISTS repeats (
@@ -90,6 +92,9 @@ CREATE TABLE IF NOT EXISTS by_key (
     failed INTEGER NOT NULL DEFAULT 0, unknown INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, key_value, tool));
 CREATE TABLE IF NOT EXISTS configs (revision TEXT PRIMARY KEY, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_usage (
+    agent_id TEXT NOT NULL, day TEXT NOT NULL, tokens INTEGER NOT NULL, cost REAL NOT NULL,
+    PRIMARY KEY (agent_id, day));
 CREATE TABLE IF NOT EXISTS tickets (
     ticket TEXT PRIMARY KEY, session_id TEXT NOT NULL, call_id TEXT, checkpoint TEXT NOT NULL,
     tool TEXT, binding TEXT NOT NULL, agent_id TEXT NOT NULL, codes TEXT NOT NULL, state TEXT NOT NULL,
@@ -428,6 +433,11 @@ class _SQLiteSessionTx:
             ).fetchall()
         }
         usage_row = conn.execute("SELECT tokens, cost FROM usage WHERE session_id = ?", (sid,)).fetchone()
+        agent_row = None
+        if query.agent_id is not None and query.day is not None:
+            agent_row = conn.execute(
+                "SELECT tokens, cost FROM agent_usage WHERE agent_id = ? AND day = ?", (query.agent_id, query.day)
+            ).fetchone()
         labels = [r[0] for r in conn.execute("SELECT label FROM labels WHERE session_id = ? ORDER BY label", (sid,))]
         return {
             "calls": {"total": sum(by_tool.values()), "by_tool": by_tool},
@@ -437,6 +447,11 @@ class _SQLiteSessionTx:
             "by_key": by_key,
             "failures": failures,
             "usage": {"tokens": usage_row[0], "cost": usage_row[1]} if usage_row else {"tokens": 0, "cost": 0},
+            "agent_usage": {
+                "day": query.day,
+                "tokens": agent_row[0] if agent_row else 0,
+                "cost": agent_row[1] if agent_row else 0,
+            },
             "labels": labels,
         }
 
@@ -457,18 +472,18 @@ class _SQLiteSessionTx:
 
     def find_call(self, call_id: str) -> CallRecord | None:
         row = self._conn.execute(
-            "SELECT tool, args_hash, key_value, verdict, decision_seq, has_result FROM calls "
+            "SELECT tool, args_hash, key_value, verdict, decision_seq, has_result, agent_id FROM calls "
             "WHERE session_id = ? AND call_id = ?",
             (self.session_id, call_id),
         ).fetchone()
         if row is None:
             return None
-        tool, args_hash, key_value, verdict, decision_seq, has_result = row
+        tool, args_hash, key_value, verdict, decision_seq, has_result, agent_id = row
         decision: Mapping[str, Any] = {}
         if decision_seq is not None:  # the decision is stored once, in its event
             found = self._conn.execute("SELECT payload FROM events WHERE seq = ?", (decision_seq,)).fetchone()
             decision = orjson.loads(found[0]).get("decision", {}) if found else {}
-        return CallRecord(call_id, tool, args_hash, key_value, verdict, decision, bool(has_result))
+        return CallRecord(call_id, tool, args_hash, key_value, verdict, decision, bool(has_result), agent_id)
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         return _ticket_row(self._conn, "ticket = ? AND session_id = ?", (ticket_id, self.session_id))
@@ -502,17 +517,28 @@ class _SQLiteSessionTx:
 _ANCHORS = "SELECT number, at, last_seq, events, heads, prev_hash, hash FROM anchors"
 
 
+# Columns added since the first release: an older ledger file gains them at open (NULL in old rows).
+_ADDED_COLUMNS = {"events": _CHAIN_COLUMNS, "calls": ("agent_id",)}
+
+
 def _add_chain_columns(conn: sqlite3.Connection) -> None:
     """A ledger written before chaining gains ``prev_hash`` and ``hash``; its old events keep
-    NULL there (the verifier reports them as unchained, not as tampered)."""
-    if set(_CHAIN_COLUMNS) <= {row[1] for row in conn.execute("PRAGMA table_info(events)")}:
+    NULL there (the verifier reports them as unchained, not as tampered). Likewise ``calls.agent_id``."""
+
+    def missing() -> list[tuple[str, str]]:
+        return [
+            (table, column)
+            for table, columns in _ADDED_COLUMNS.items()
+            for column in columns
+            if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        ]
+
+    if not missing():
         return
     conn.execute("BEGIN IMMEDIATE")  # two processes opening the old file at once: one adds them
     try:
-        present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-        for column in _CHAIN_COLUMNS:
-            if column not in present:
-                conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+        for table, column in missing():
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -596,8 +622,8 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
     if event.type == CALL_REQUESTED:
         call = p["call"]
         conn.execute(
-            "INSERT INTO calls (session_id, call_id, tool, args_hash, key_value) VALUES (?, ?, ?, ?, ?)",
-            (sid, call["id"], call["tool"], p["args_hash"], p.get("key_value")),
+            "INSERT INTO calls (session_id, call_id, tool, args_hash, key_value, agent_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (sid, call["id"], call["tool"], p["args_hash"], p.get("key_value"), agent_of(call)),
         )
     elif event.type == DECISION and p.get("checkpoint") == "authorize":
         decision = p["decision"]
@@ -653,6 +679,13 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
             "DO UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost",
             (sid, int(p.get("tokens", 0)), float(p.get("cost", 0.0))),
         )
+        if p.get("agent"):
+            conn.execute(
+                "INSERT INTO agent_usage (agent_id, day, tokens, cost) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (agent_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, "
+                "cost = cost + excluded.cost",
+                (p["agent"], utc_day(event.at), int(p.get("tokens", 0)), float(p.get("cost", 0.0))),
+            )
     elif event.type == LABELS_ADDED:
         conn.executemany(
             "INSERT OR IGNORE INTO labels (session_id, label) VALUES (?, ?)", [(sid, label) for label in p["labels"]]

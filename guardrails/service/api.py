@@ -153,8 +153,8 @@ def authorize(body: AuthorizeRequest, guard: GuardDep, who: AgentCaller, request
 def results(body: ResultRequest, guard: GuardDep, who: AgentCaller, request: Request) -> DecisionJSON:
     """Checkpoint 3: what a tool returned (only an allowed, well-formed result becomes a fact)."""
     result = ToolResult(**body.model_dump())
-    with traced(request):
-        return guard.check_result(result).model_dump(mode="json")
+    with traced(request):  # only the agent that asked for the call may give its result
+        return guard.check_result(result, agent_id=who.identity.id).model_dump(mode="json")
 
 
 @router.post("/outputs", tags=["checkpoints"])

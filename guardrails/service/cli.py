@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 import ipaddress
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 GOGC = "400"
 _REEXEC_MARK = "RAILGUARD_SERVE_REEXEC"
 KEYS_FILE = "railguard-keys.db"
+DSN_PREFIXES = ("postgresql://", "postgres://")
 
 
 def add_parsers(sub: Any) -> None:
@@ -56,26 +59,43 @@ def add_parsers(sub: Any) -> None:
 
 def _paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="railguard.toml (default: the bundled payments example)")
-    parser.add_argument("--ledger", default=None, help="ledger path (default: the config's; ./railguard.db without)")
+    parser.add_argument(
+        "--ledger",
+        default=None,
+        help="ledger path or postgresql:// DSN (default: the config's; ./railguard.db without)",
+    )
     parser.add_argument("--keys", default=None, help=f"API key store (default: {KEYS_FILE} beside the ledger)")
 
 
-def _resolve(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+def _resolve(args: argparse.Namespace) -> tuple[Path, str, Path]:
     """(config, ledger, key store): without ``--config`` the bundled example, with a ledger in the
-    working directory (never beside the example, which may sit in site-packages)."""
+    working directory (never beside the example, which may sit in site-packages). The ledger is a
+    resolved file path, or a ``postgresql://`` DSN as given; with a DSN the key store defaults to
+    the working directory."""
     from guardrails.cli import default_config
     from guardrails.config import load_settings
 
     config = Path(args.config) if args.config else default_config()
     if args.ledger:
-        ledger = Path(args.ledger)
+        target = str(args.ledger)
     elif args.config is None:
-        ledger = Path.cwd() / "railguard.db"
+        target = str(Path.cwd() / "railguard.db")
     else:
         settings = load_settings(config)
-        ledger = settings.path(settings.railguard.ledger)
+        given = settings.railguard.ledger
+        target = given if given.startswith(DSN_PREFIXES) else str(settings.path(given))
+    if target.startswith(DSN_PREFIXES):
+        # Not a Path: Path() folds the DSN's "//" and the Guard would open a SQLite file by that name.
+        keys = Path(args.keys) if args.keys else Path.cwd() / KEYS_FILE
+        return config, target, keys.resolve()
+    ledger = Path(target).resolve()
     keys = Path(args.keys) if args.keys else ledger.parent / KEYS_FILE
-    return config, ledger.resolve(), keys.resolve()
+    return config, str(ledger), keys.resolve()
+
+
+def _shown(ledger: str) -> str:
+    """The ledger for a log line: a DSN's password masked."""
+    return re.sub(r"^(postgres(?:ql)?://[^:@/]*):[^@/]*@", r"\1:***@", ledger)
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -104,7 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
     _warn_if_exposed(args.host)
     print(f"railguard: serving {config} (policy {guard.revision}, engine {guard.engine.name}) on "
-          f"http://{args.host}:{args.port}, ledger {ledger}, keys {keys_path}", file=sys.stderr)  # fmt: skip
+          f"http://{args.host}:{args.port}, ledger {_shown(ledger)}, keys {keys_path}", file=sys.stderr)  # fmt: skip
     if args.workers == 1:
         app = service_app.create_app(guard, keys, max_body_bytes=args.max_body_bytes, close_on_shutdown=True)
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown: in-flight requests finish, then the
@@ -121,16 +141,37 @@ def run_serve(args: argparse.Namespace) -> int:
             service_app.ENV_MAX_BODY: str(args.max_body_bytes),
         }
     )
+    listener = _listening_socket(args.host, args.port)
     uvicorn.run(
         "guardrails.service.app:app_from_environment",
         factory=True,
-        host=args.host,
-        port=args.port,
+        fd=listener.fileno(),
         workers=args.workers,
         log_level="info",
         timeout_graceful_shutdown=30,
     )
     return EXIT_OK
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The socket ``--workers N`` share, bound here (uvicorn gets its fd) rather than by uvicorn.
+
+    uvicorn's own socket has no protocol number, so asyncio does not set TCP_NODELAY on the
+    connections it accepts (it checks ``proto == IPPROTO_TCP``; uvicorn's ``fd=`` path loses it
+    too), and every response on a keep-alive connection then waits for the client's delayed
+    ACK: measured, /health took 44 ms per sequential request with two workers against 1.4 ms
+    with one. Accepted connections inherit TCP_NODELAY from the listening socket (Linux)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}", code="invalid_argument") from None
+    listener.set_inheritable(True)
+    return listener
 
 
 def _reexec_with_gogc() -> None:
