@@ -32,6 +32,11 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (each runs its own Guard)")
     serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024, help="largest request body (413 beyond)")
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (off: decisions are in the ledger, the decision log and /metrics)",
+    )
+    serve.add_argument(
         "--no-reexec",
         action="store_true",
         help=f"do not restart the process to give the OPA engine GOGC={GOGC} (set GOGC yourself)",
@@ -129,7 +134,14 @@ def run_serve(args: argparse.Namespace) -> int:
         app = service_app.create_app(guard, keys, max_body_bytes=args.max_body_bytes, close_on_shutdown=True)
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown: in-flight requests finish, then the
         # lifespan closes the Guard (ledger checkpoint thread, ticket sweeper) and the key store.
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            access_log=args.access_log,
+            timeout_graceful_shutdown=30,
+        )
         return EXIT_OK
     guard.close()
     keys.close()
@@ -148,6 +160,7 @@ def run_serve(args: argparse.Namespace) -> int:
         fd=listener.fileno(),
         workers=args.workers,
         log_level="info",
+        access_log=args.access_log,
         timeout_graceful_shutdown=30,
     )
     return EXIT_OK
