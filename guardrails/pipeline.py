@@ -22,8 +22,8 @@ from guardrails.engines import PolicyEngine, PolicySet, create_engine
 from guardrails.engines.base import config_data, config_revision
 from guardrails.errors import ConfigError, InputError, LedgerError
 from guardrails.escalation import EscalationQueue, EscalationSettings, Ticket, TicketListener, TicketRequest
-from guardrails.escalation.queue import expiry_event, open_ticket, spend_approval
-from guardrails.escalation.review import content_binding, review_doc, settle
+from guardrails.escalation.queue import expiry_event, reviewed, same, ticket_redactor
+from guardrails.escalation.review import content_binding, review_doc
 from guardrails.ledger.base import (
     CALL_REQUESTED,
     DECISION,
@@ -43,7 +43,7 @@ from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
 from guardrails.stages.base import SCREENING_SESSION, DecisionObserver, Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
 from guardrails.stages.policy import PolicyStage
-from guardrails.stages.run import CheckpointRun, run_screeners, timed_stage
+from guardrails.stages.run import CheckpointRun, context_labels, run_screeners, screening_doc, timed_stage
 from guardrails.stages.schema import check_args, check_output, check_result
 
 TOOL_CALL_PACKAGE = "railguard.tool_call"
@@ -109,7 +109,7 @@ class Guard:
         self.queue.expire()
         if self.escalation.sweep_interval_s:
             self.queue.start_sweeper(self.escalation.sweep_interval_s)
-        self._ticket_redact: Callable[[Any], Any] = _ticket_redactor() if self._scrub is None else _same
+        self._ticket_redact: Callable[[Any], Any] = ticket_redactor() if self._scrub is None else same
 
     @property
     def revision(self) -> str:
@@ -537,24 +537,7 @@ class Guard:
         *,
         deny_on_denial: bool,
     ) -> Decision:
-        """An escalating decision meets the reviews of the same call or content: a usable approval
-        releases it once (and is spent here), a denial denies, a pending ticket is reused; otherwise
-        a ticket opens, durably, in this same transaction."""
-        if decision.verdict is not Verdict.ESCALATE:
-            return decision
-        review = review_doc(tx.reviews(request.binding, str(request.agent.get("id", ""))), self.clock())
-        settled = settle(StageOutcome(decision.verdict, decision.reasons), review, deny_on_denial=deny_on_denial)
-        if settled.spent is not None:
-            decision = decision.model_copy(
-                update={"verdict": Verdict.ALLOW, "reasons": settled.outcome.reasons, "ticket": settled.spent}
-            )
-            spend_approval(tx, decision, settled.spent)
-            return decision
-        if settled.outcome.verdict is Verdict.DENY:
-            return decision.model_copy(update={"verdict": Verdict.DENY, "reasons": settled.outcome.reasons})
-        if settled.ticket is not None:
-            return decision.model_copy(update={"ticket": settled.ticket})
-        return open_ticket(tx, decision, request, self.escalation, asked)
+        return reviewed(tx, decision, request, asked, self.escalation, self.clock(), deny_on_denial=deny_on_denial)
 
     def wait(self, ticket: str, timeout: float = 30.0) -> Ticket:
         """Wait up to ``timeout`` seconds for a person to resolve ``ticket``; the ticket, resolved or not.
@@ -597,36 +580,6 @@ class Guard:
 
     def session(self, session_id: str) -> AbstractContextManager[SessionTx]:
         return self.ledger.session(session_id)
-
-
-def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
-    """``input.screening`` from the screeners' findings: PII spans, and the strongest injection signal."""
-    pii = [f.model_dump(exclude_none=True) for f in findings if f.kind == "pii"]
-    injection = [f for f in findings if f.kind == "injection"]
-    score = max((f.score or 0.0 for f in injection), default=0)
-    return {"pii": pii, "injection": {"score": score, "signals": [f.detail for f in injection]}}
-
-
-def context_labels(findings: Sequence[Finding]) -> list[str]:
-    """Session labels from findings: ``pii:<ENTITY>`` for a PII span, ``untrusted_content`` for injection."""
-    labels = {f"pii:{f.detail}" for f in findings if f.kind == "pii"}
-    if any(f.kind == "injection" for f in findings):
-        labels.add("untrusted_content")
-    return sorted(labels)
-
-
-def _same(payload: Any) -> Any:
-    return payload
-
-
-def _ticket_redactor() -> Callable[[Any], Any]:
-    """Tickets show redacted arguments even when no PII screener runs: our own recognizers
-    need nothing beyond the core install; without them, what the ledger stores anyway."""
-    try:
-        from guardrails.screening.screeners import PiiScreener
-    except ImportError:
-        return _same
-    return PiiScreener(cache_size=0).scrub
 
 
 def _ledger_failure(run: CheckpointRun, session_id: str, call_id: str | None, exc: LedgerError) -> Decision:

@@ -26,6 +26,7 @@ from guardrails.escalation.model import (
     TicketState,
     clean_note,
 )
+from guardrails.escalation.review import review_doc, settle
 from guardrails.ledger.base import (
     APPROVAL_USED,
     ESCALATION_OPENED,
@@ -37,6 +38,7 @@ from guardrails.ledger.base import (
     SessionTx,
 )
 from guardrails.model import Decision, Verdict
+from guardrails.stages.base import StageOutcome
 
 
 class TicketListener(Protocol):
@@ -131,6 +133,50 @@ def spend_approval(tx: SessionTx, decision: Decision, ticket: str) -> None:
             decision.call_id,
         )
     )
+
+
+def reviewed(
+    tx: SessionTx,
+    decision: Decision,
+    request: TicketRequest,
+    asked: Sequence[Mapping[str, Any]],
+    settings: EscalationSettings,
+    now: float,
+    *,
+    deny_on_denial: bool,
+) -> Decision:
+    """An escalating decision meets the reviews of the same call or content: a usable approval
+    releases it once (and is spent here), a denial denies, a pending ticket is reused; otherwise
+    a ticket opens, durably, in this same transaction."""
+    if decision.verdict is not Verdict.ESCALATE:
+        return decision
+    review = review_doc(tx.reviews(request.binding, str(request.agent.get("id", ""))), now)
+    settled = settle(StageOutcome(decision.verdict, decision.reasons), review, deny_on_denial=deny_on_denial)
+    if settled.spent is not None:
+        decision = decision.model_copy(
+            update={"verdict": Verdict.ALLOW, "reasons": settled.outcome.reasons, "ticket": settled.spent}
+        )
+        spend_approval(tx, decision, settled.spent)
+        return decision
+    if settled.outcome.verdict is Verdict.DENY:
+        return decision.model_copy(update={"verdict": Verdict.DENY, "reasons": settled.outcome.reasons})
+    if settled.ticket is not None:
+        return decision.model_copy(update={"ticket": settled.ticket})
+    return open_ticket(tx, decision, request, settings, asked)
+
+
+def same(payload: Any) -> Any:
+    return payload
+
+
+def ticket_redactor() -> Callable[[Any], Any]:
+    """Tickets show redacted arguments even when no PII screener runs: our own recognizers
+    need nothing beyond the core install; without them, what the ledger stores anyway."""
+    try:
+        from guardrails.screening.screeners import PiiScreener
+    except ImportError:
+        return same
+    return PiiScreener(cache_size=0).scrub
 
 
 class EscalationQueue:

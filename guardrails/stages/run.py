@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from guardrails import codes
-from guardrails.model import Checkpoint, Decision, Verdict
+from guardrails.model import Checkpoint, Decision, Finding, Verdict
 from guardrails.stages.base import Screener, StageOutcome
 
 
@@ -96,3 +96,19 @@ def timed_stage(name: str, fn: Callable[[], StageOutcome]) -> tuple[StageOutcome
     except Exception as exc:
         outcome = StageOutcome.error(codes.STAGE_FAILED, f"{name}: {type(exc).__name__}: {exc}"[:300], name)
     return outcome, round((time.perf_counter() - t0) * 1000, 4)
+
+
+def screening_doc(findings: Sequence[Finding]) -> dict[str, Any]:
+    """``input.screening`` from the screeners' findings: PII spans, and the strongest injection signal."""
+    pii = [f.model_dump(exclude_none=True) for f in findings if f.kind == "pii"]
+    injection = [f for f in findings if f.kind == "injection"]
+    score = max((f.score or 0.0 for f in injection), default=0)
+    return {"pii": pii, "injection": {"score": score, "signals": [f.detail for f in injection]}}
+
+
+def context_labels(findings: Sequence[Finding]) -> list[str]:
+    """Session labels from findings: ``pii:<ENTITY>`` for a PII span, ``untrusted_content`` for injection."""
+    labels = {f"pii:{f.detail}" for f in findings if f.kind == "pii"}
+    if any(f.kind == "injection" for f in findings):
+        labels.add("untrusted_content")
+    return sorted(labels)
