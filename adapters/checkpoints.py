@@ -36,6 +36,7 @@ class Checkpoints(Protocol):
         """Add tokens and spend to the session, for budget policies."""
         ...
 
-    def reveal(self, args: Any, *, session_id: str, tool: str) -> Any:
-        """The arguments the tool really runs with (PII placeholders replaced where it may see them)."""
+    def reveal(self, args: Any, *, session_id: str, tool: str, call_id: str | None = None) -> Any:
+        """The arguments the tool really runs with (PII placeholders replaced where it may see them),
+        for the allowed call ``call_id``."""
         ...

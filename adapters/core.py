@@ -226,7 +226,7 @@ class GuardedTool(Generic[R]):
         return self.signature.output_value(self.run(call, wait_timeout=wait_timeout))
 
     def _arguments(self, guard: Checkpoints, call: ToolCall) -> dict[str, Any]:
-        args = guard.reveal(call.args, session_id=call.session_id, tool=call.tool)
+        args = guard.reveal(call.args, session_id=call.session_id, tool=call.tool, call_id=call.id)
         try:
             return self.signature.arguments(args, call.id)
         except ValueError as exc:

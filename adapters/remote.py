@@ -98,8 +98,9 @@ class SidecarClient:
     def report_usage(self, session_id: str, *, tokens: int = 0, cost: float = 0.0) -> None:
         self._json("POST", "/v1/usage", {"session_id": session_id, "tokens": tokens, "cost": cost}, empty=True)
 
-    def reveal(self, args: Any, *, session_id: str, tool: str) -> Any:
-        doc = self._json("POST", "/v1/reveal", {"args": args, "session_id": session_id, "tool": tool})
+    def reveal(self, args: Any, *, session_id: str, tool: str, call_id: str | None = None) -> Any:
+        body = {"args": args, "session_id": session_id, "tool": tool, "call_id": call_id}
+        doc = self._json("POST", "/v1/reveal", body)
         if not isinstance(doc, dict) or not isinstance(doc.get("args"), dict):
             raise SidecarUnavailable("the sidecar's revealed arguments are malformed")
         return doc["args"]

@@ -465,14 +465,20 @@ class Guard:
         return False, None
 
     # -- the one way back from a placeholder ------------------------------------------------------
-    def reveal(self, args: Any, *, session_id: str, tool: str) -> Any:
+    def reveal(self, args: Any, *, session_id: str, tool: str, call_id: str | None = None) -> Any:
         """The arguments ``tool`` runs with: placeholders of the entity types its registry entry lists
         in ``receives_pii`` replaced by the real values (from the PII vault). Call it right before the
         tool runs, after ``authorize`` allowed the call; never show the result to the agent or a log.
+        ``call_id``: the allowed call of ``tool`` the values are for; anything else gets the placeholders.
         """
         spec = self.tools.get(tool)
         if spec is None or not spec.receives_pii:
             return args
+        if call_id is not None:
+            with self.ledger.read(session_id) as tx:
+                record = tx.find_call(call_id)
+            if record is None or record.tool != tool or record.verdict != Verdict.ALLOW.value:
+                return args
         for screener in self.screeners:
             reveal = getattr(screener, "reveal", None)
             if reveal is not None:

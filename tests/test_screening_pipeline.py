@@ -217,9 +217,11 @@ def test_a_placeholder_is_stable_within_a_session_and_not_across(guard):
 
 
 # -- the vault: placeholders reversible only for a tool that may receive the value -------------
-def vault_guard(path, key: bytes):
+def vault_guard(path, key: bytes, allow: tuple[str, ...] = ()):
     from guardrails.screening.vault import PiiVault
 
+    params = load_settings(PAYMENTS / "railguard.toml").params
+    params["roles"]["payments_agent"] = [*params["roles"]["payments_agent"], *allow]
     tools = {
         **json.loads((PAYMENTS / "tools.json").read_text()),
         "crm_note": {"args": {"type": "object"}, "receives_pii": ["EMAIL_ADDRESS"]},
@@ -228,7 +230,7 @@ def vault_guard(path, key: bytes):
         policies=PolicySet.load(POLICIES),
         tools=ToolRegistry.from_mapping(tools),
         ledger=SQLiteLedger(path / "v.db"),
-        config=load_settings(PAYMENTS / "railguard.toml").params,
+        config=params,
         screeners=[PiiScreener(vault=PiiVault(path / "vault.db", key))],
     )
 
@@ -308,3 +310,25 @@ def test_threads_screening_one_session_agree_on_every_placeholder(tmp_path):
     assert all(len(texts) == 1 for texts in by_address.values())  # one placeholder per address
     assert len({next(iter(t)) for t in by_address.values()}) == 20  # and distinct across addresses
     guard.close()
+
+
+def test_a_placeholder_is_revealed_only_for_an_allowed_call_of_that_tool(tmp_path):
+    guard = vault_guard(tmp_path, bytes(range(32)))
+    seen = guard.screen_input(f"write to {PII['email']}", session_id="s").rewritten
+    args = {"note": seen}
+    agent = Agent(id="bot", roles=("payments_agent",))
+    refused = guard.authorize(ToolCall(tool="crm_note", args=args, session_id="s", agent=agent))
+    assert refused.verdict.value == "deny"  # crm_note is in no role of this deployment
+    assert guard.reveal(args, session_id="s", tool="crm_note", call_id=refused.call_id) == args
+    assert guard.reveal(args, session_id="s", tool="crm_note", call_id="no-such-call") == args
+    lookup = guard.authorize(ToolCall(tool="lookup_customer", args={"customer_id": "c1"}, session_id="s", agent=agent))
+    assert lookup.allowed
+    assert guard.reveal(args, session_id="s", tool="crm_note", call_id=lookup.call_id) == args  # another tool's call
+    guard.close()
+    allowed_guard = vault_guard(tmp_path / "b", bytes(range(32)), allow=("crm_note",))
+    args = {"note": allowed_guard.screen_input(f"write to {PII['email']}", session_id="s").rewritten}
+    call = allowed_guard.authorize(ToolCall(tool="crm_note", args=args, session_id="s", agent=agent))
+    assert call.allowed
+    revealed = allowed_guard.reveal(call.rewritten or args, session_id="s", tool="crm_note", call_id=call.call_id)
+    assert revealed == {"note": f"write to {PII['email']}"}
+    allowed_guard.close()

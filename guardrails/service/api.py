@@ -178,6 +178,7 @@ class RevealRequest(_Body):
     args: dict[str, Any]
     session_id: Name
     tool: Name
+    call_id: Name = Field(description="The allowed call the arguments are revealed for (this agent's).")
 
 
 @router.get("/sessions/{session_id}/calls/{call_id}/result", tags=["checkpoints"])
@@ -193,7 +194,12 @@ def recorded_result(session_id: str, call_id: str, guard: GuardDep, who: AgentCa
 @router.post("/reveal", tags=["checkpoints"])
 def reveal(body: RevealRequest, guard: GuardDep, who: AgentCaller) -> dict[str, Any]:
     """The arguments a tool runs with: PII placeholders of the entity types its registry entry lists
-    in ``receives_pii`` replaced by the real values. Call it right before the tool runs."""
+    in ``receives_pii`` replaced by the real values. Only for a call of this agent that was allowed,
+    for that tool; call it right before the tool runs."""
+    with guard.ledger.read(body.session_id) as tx:
+        record = tx.find_call(body.call_id)
+    if record is None or record.agent_id != who.identity.id or record.tool != body.tool or record.verdict != "allow":
+        raise Problem(404, codes.NOT_FOUND, "no allowed call of yours for this tool in this session")
     return {"args": guard.reveal(body.args, session_id=body.session_id, tool=body.tool)}
 
 
