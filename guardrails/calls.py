@@ -9,7 +9,9 @@ from typing import Any
 
 from guardrails.canonical import Limits, canonicalise, dumps
 from guardrails.errors import InputError
-from guardrails.model import Agent, ToolCall
+from guardrails.ledger.base import RESULT_RECORDED, CallRecord, Event, SessionTx
+from guardrails.model import Agent, Decision, ToolCall, ToolResult, Verdict
+from guardrails.registry import ToolSpec
 from guardrails.stages.base import StageOutcome
 
 
@@ -95,3 +97,46 @@ def without_args(policy_input: Mapping[str, Any] | None) -> dict[str, Any] | Non
 def with_args(stored_input: Mapping[str, Any], args: Any) -> dict[str, Any]:
     """The exact policy input again, from the stored one and the call's arguments."""
     return {**stored_input, "call": {**stored_input["call"], "args": args}}
+
+
+def record_result(
+    tx: SessionTx, record: CallRecord, result: ToolResult, spec: ToolSpec | None, decision: Decision
+) -> None:
+    """The ``result_recorded`` event: what became of an allowed call (its fact, its outcome for
+    once-per-key tools) and the output the agent was given, for a retry."""
+    verified = decision.verdict is Verdict.ALLOW
+    was_allowed = record.verdict == Verdict.ALLOW.value
+    output = decision.rewritten
+    fact: dict[str, Any] = {"ok": verified, "at": decision.at}
+    if verified and isinstance(output, dict) and spec is not None:
+        fact.update({f: output[f] for f in spec.fact_fields if f in output})
+    failed = was_allowed and decision.verdict in (Verdict.DENY, Verdict.ERROR)
+    tx.append(
+        Event(
+            decision.session_id,
+            RESULT_RECORDED,
+            decision.at,
+            {
+                "tool": record.tool,
+                "verified": verified,
+                "failed": failed,
+                "was_allowed": was_allowed,
+                "outcome": _outcome(verified, result),
+                "key_value": record.key_value,
+                "fact": fact,
+                "codes": list(decision.codes),
+                # What the agent was given: a retry of the call gets it again, the tool does not run twice.
+                "output": output if verified else None,
+            },
+            decision.call_id,
+        )
+    )
+
+
+def _outcome(verified: bool, result: ToolResult) -> str:
+    """What became of the call, for once-per-key tools: only a failure the tool itself reported
+    may be retried; a result that did not pass its check (HTML instead of JSON, low
+    confidence) leaves the outcome unknown, and money that may have moved is not sent again."""
+    if verified:
+        return "succeeded"
+    return "failed" if not result.ok and result.outcome_known else "unknown"

@@ -16,7 +16,7 @@ from cachetools import LRUCache
 from pydantic import BaseModel
 
 from guardrails import codes
-from guardrails.calls import CanonicalCall, args_hash, key_of, key_values, without_args
+from guardrails.calls import CanonicalCall, args_hash, key_of, key_values, record_result, without_args
 from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
 from guardrails.engines.base import config_data, config_revision
@@ -382,44 +382,13 @@ class Guard:
                     decision = self._reviewed(tx, decision, request, run.outcome.terms, deny_on_denial=True)
                 # A result waiting for a person is not recorded yet: an approval releases exactly it.
                 if record is not None and not record.has_result and decision.verdict is not Verdict.ESCALATE:
-                    self._append_result(tx, record, result, spec, decision)
+                    record_result(tx, record, result, spec, decision)
                 # An untrusted source taints the session whatever a detector said of its output.
                 taint = ("untrusted_content",) if spec is not None and spec.untrusted_source else ()
                 self._append_decision(tx, decision, {"tool": record.tool if record else None}, taint)
         except LedgerError as exc:
             return self._notify(_ledger_failure(run, result.session_id, result.call_id, exc), {"tool": None})
         return self._notify(decision, {"tool": record.tool if record else None})
-
-    def _append_result(
-        self, tx: SessionTx, record: CallRecord, result: ToolResult, spec: ToolSpec | None, decision: Decision
-    ) -> None:
-        verified = decision.verdict is Verdict.ALLOW
-        was_allowed = record.verdict == Verdict.ALLOW.value
-        output = decision.rewritten
-        fact: dict[str, Any] = {"ok": verified, "at": decision.at}
-        if verified and isinstance(output, dict) and spec is not None:
-            fact.update({f: output[f] for f in spec.fact_fields if f in output})
-        failed = was_allowed and decision.verdict in (Verdict.DENY, Verdict.ERROR)
-        tx.append(
-            Event(
-                decision.session_id,
-                RESULT_RECORDED,
-                decision.at,
-                {
-                    "tool": record.tool,
-                    "verified": verified,
-                    "failed": failed,
-                    "was_allowed": was_allowed,
-                    "outcome": _outcome(verified, result),
-                    "key_value": record.key_value,
-                    "fact": fact,
-                    "codes": list(decision.codes),
-                    # What the agent was given: a retry of the call gets it again, the tool does not run twice.
-                    "output": output if verified else None,
-                },
-                decision.call_id,
-            )
-        )
 
     # -- checkpoint 4 -------------------------------------------------------------------
     def check_output(
@@ -500,6 +469,7 @@ class Guard:
             raise InputError("usage must be non-negative", code=codes.NUMBER_OUT_OF_RANGE)
         with self._write(session_id) as tx:
             tx.append(Event(session_id, USAGE_REPORTED, self.clock(), usage))
+        self._observe("on_usage", session_id, agent_id, tokens, float(cost))  # usage metrics
 
     def add_labels(self, session_id: str, labels: Sequence[str]) -> None:
         """Attach labels that only ever accumulate (``untrusted_content``, ``pii:EMAIL_ADDRESS``)."""
@@ -559,12 +529,18 @@ class Guard:
             return decision
         if self._scrub is not None and context.get("input") is not None:
             context = {**context, "input": self._scrub(context["input"])}
-        for observer in self.observers:
-            try:
-                observer.on_decision(decision, context)
-            except Exception:
-                self.observer_failures += 1
+        self._observe("on_decision", decision, context)
         return decision
+
+    def _observe(self, event: str, *args: Any) -> None:
+        """Call ``event`` on every observer that has it; what one raises is counted, never passed on."""
+        for observer in self.observers:
+            method = getattr(observer, event, None)
+            if callable(method):
+                try:
+                    method(*args)
+                except Exception:
+                    self.observer_failures += 1
 
     def _append_decision(
         self, tx: SessionTx, decision: Decision, extra: Mapping[str, Any], labels: Sequence[str] = ()
@@ -593,12 +569,3 @@ def _ledger_failure(run: CheckpointRun, session_id: str, call_id: str | None, ex
     run.outcome = StageOutcome.error(codes.LEDGER_ERROR, str(exc)[:300], "railguard.ledger")
     run.stage = "ledger"
     return run.decision(session_id, call_id)
-
-
-def _outcome(verified: bool, result: ToolResult) -> str:
-    """What became of the call, for once-per-key tools: only a failure the tool itself reported
-    may be retried; a result that did not pass its check (HTML instead of JSON, low
-    confidence) leaves the outcome unknown, and money that may have moved is not sent again."""
-    if verified:
-        return "succeeded"
-    return "failed" if not result.ok and result.outcome_known else "unknown"

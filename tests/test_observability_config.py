@@ -59,3 +59,18 @@ def test_unknown_observability_keys_are_refused(tmp_path: Path) -> None:
     config = deployment(tmp_path, "[observability]\nmetric = true\n")
     with pytest.raises(ConfigError, match="metric"):
         guard_from_config(config, ledger_path=tmp_path / "l.db")
+
+
+def test_usage_per_agent_is_a_metric(tmp_path: Path) -> None:
+    guard = guard_from_config(deployment(tmp_path, "[observability]\nmetrics = true\n"), ledger_path=tmp_path / "l.db")
+    try:
+        guard.report_usage("s1", tokens=120, cost=0.5, agent_id="bot")
+        guard.report_usage("s2", tokens=30, cost=0.25, agent_id="bot")
+        guard.report_usage("s3", tokens=7, cost=1.0)
+        metrics = next(o for o in guard.observers if isinstance(o, DecisionMetrics))
+        scraped = generate_latest(metrics.registry).decode()
+    finally:
+        guard.close()
+    assert 'railguard_usage_tokens_total{agent="bot"} 150.0' in scraped
+    assert 'railguard_usage_cost_total{agent="bot"} 0.75' in scraped
+    assert 'railguard_usage_cost_total{agent=""} 1.0' in scraped

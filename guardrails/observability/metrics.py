@@ -159,6 +159,13 @@ class DecisionMetrics:
         self.engine_errors = Counter(
             "railguard_engine_errors", "Decisions the policy engine failed to make.", ["checkpoint"], registry=r
         )
+        self.usage_tokens = Counter(
+            "railguard_usage_tokens", "Tokens agents reported (Guard.report_usage), by agent.", ["agent"], registry=r
+        )
+        self.usage_cost = Counter(
+            "railguard_usage_cost", "Spend agents reported (Guard.report_usage), by agent.", ["agent"], registry=r
+        )
+        self._agent = _Bounded(max_label_values)
         self._tool = _Bounded(max_label_values, tools)
         self._code = _Bounded(max_label_values)
         self._stage = _Bounded(max_label_values)
@@ -205,6 +212,12 @@ class DecisionMetrics:
             if histogram is None:
                 histogram = self._histograms[hkey] = self.latency.labels(*hkey)
             histogram.observe(ms / 1000.0)
+
+    def on_usage(self, session_id: str, agent_id: str | None, tokens: int, cost: float) -> None:
+        """Where the money goes: usage per agent (bounded label values; unattributed is ``""``)."""
+        agent = self._agent(agent_id or "")
+        self.usage_tokens.labels(agent).inc(tokens)
+        self.usage_cost.labels(agent).inc(cost)
 
     # -- values read at scrape time ---------------------------------------------------------
     def _watch(self, collector: _ScrapeTime) -> None:
