@@ -17,8 +17,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from guardrails.cli import run
 from guardrails.config import Settings, load_settings, read_document
-from guardrails.errors import ConfigError, RailguardError
+from guardrails.errors import ConfigError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -226,12 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="railguard")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["mcp-proxy", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        result: int = args.run(args)
-        return result
-    except RailguardError as exc:
-        print(f"railguard: error [{exc.code}]: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,11 @@ def default_config() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command: a Railguard error is one line on stderr and exit 2, never a traceback."""
     try:
         result: int = args.run(args)
         return result
@@ -390,8 +394,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 # -- queue -------------------------------------------------------------------------------------
-def _queue(args: argparse.Namespace) -> EscalationQueue:
-    """The queue over a deployment's ledger; no policy engine is started for it."""
+@contextmanager
+def _queue(args: argparse.Namespace) -> Iterator[EscalationQueue]:
+    """The queue over a deployment's ledger (closed after); no policy engine is started for it."""
     from guardrails.config import load_settings
     from guardrails.escalation import EscalationQueue
     from guardrails.factory import escalation_from, ledger_from
@@ -400,15 +405,16 @@ def _queue(args: argparse.Namespace) -> EscalationQueue:
     ledger = args.ledger
     if ledger is None and args.config is None:
         ledger = Path.cwd() / "railguard.db"  # never beside the bundled example (it may sit in site-packages)
-    return EscalationQueue(ledger_from(settings, ledger), escalation_from(settings))
+    queue = EscalationQueue(ledger_from(settings, ledger), escalation_from(settings))
+    try:
+        yield queue
+    finally:
+        queue.ledger.close()
 
 
 def _queue_list(args: argparse.Namespace) -> int:
-    queue = _queue(args)
-    try:
+    with _queue(args) as queue:
         tickets = queue.list(states=args.state, limit=args.limit)
-    finally:
-        queue.ledger.close()
     now = time.time()
     for t in tickets:
         if args.json:
@@ -428,11 +434,8 @@ def _queue_list(args: argparse.Namespace) -> int:
 
 
 def _queue_show(args: argparse.Namespace) -> int:
-    queue = _queue(args)
-    try:
+    with _queue(args) as queue:
         ticket = queue.get(args.ticket)
-    finally:
-        queue.ledger.close()
     if args.json:
         print(ticket.model_dump_json(indent=2))
         return EXIT_OK
@@ -453,27 +456,21 @@ def _queue_show(args: argparse.Namespace) -> int:
 def _queue_act(args: argparse.Namespace) -> int:
     from guardrails.escalation import reviewer
 
-    queue = _queue(args)
     who = reviewer(args.who)
-    try:
+    with _queue(args) as queue:
         if args.action == "approve":
             ticket = queue.approve(args.ticket, who, args.note, args_hash=args.args_hash)
         elif args.action == "deny":
             ticket = queue.deny(args.ticket, who, args.note)
         else:
             ticket = queue.claim(args.ticket, who, args.note)
-    finally:
-        queue.ledger.close()
     print(f"ticket {ticket.id}: {ticket.state.value} ({len(ticket.approvals)}/{ticket.approvers_needed} approvals)")
     return EXIT_OK
 
 
 def _queue_expire(args: argparse.Namespace) -> int:
-    queue = _queue(args)
-    try:
+    with _queue(args) as queue:
         expired = queue.expire()
-    finally:
-        queue.ledger.close()
     print(f"expired {len(expired)} ticket(s)" + "".join(f"\n  {t}" for t in expired))
     return EXIT_OK
 

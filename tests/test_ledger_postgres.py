@@ -26,23 +26,10 @@ from guardrails.escalation import EscalationQueue, EscalationSettings, TicketSta
 from guardrails.ledger import Event, FactsQuery, LedgerStore
 from tests.conftest import PAYMENTS, POLICIES, pay
 from tests.pg_cluster import Cluster, ClusterUnavailable, create_cluster
+from tests.test_escalation import POLICY  # payments above 1,000 escalate; max_calls budgets
 
 ALICE, BOB = reviewer("alice"), reviewer("bob")
 REQUIRED = bool(os.environ.get("CI") or os.environ.get("RAILGUARD_REQUIRE_POSTGRES"))
-
-# Payments above 1,000 escalate; ``max_calls`` is a session budget; everything else is allowed.
-POLICY = """
-package railguard.tool_call
-import rego.v1
-default allow := true
-escalate contains {"code": "amount_needs_approval", "message": "a person decides"} if {
-    input.call.tool == "make_payment"
-    input.call.args.amount > 1000
-}
-deny contains {"code": "session_call_budget_exceeded", "message": "budget"} if {
-    input.session.facts.calls.total >= object.get(data.railguard.config, "max_calls", 1000)
-}
-"""
 
 
 def _unavailable(reason: str) -> None:
