@@ -91,15 +91,18 @@ def ngram_positions(text: str) -> NgramPositions:
     char_pos: list[Ints] = []
     char_idx: list[Ints] = []
     with np.errstate(over="ignore"):
-        for n in CHAR_NS:
-            count = length - n + 1
+        # The hash of an n-gram extends that of its (n-1)-gram prefix by one step, so each length
+        # starts from the previous one's hashes (the same uint64 operations in the same order).
+        h = np.zeros(length, dtype=np.uint64)
+        for k in range(max(CHAR_NS)):
+            count = length - k
             if count <= 0:
-                continue
-            h = np.zeros(count, dtype=np.uint64)
-            for k in range(n):
-                h = h * _PRIME + cps[k : k + count]
-            char_pos.append(np.arange(count, dtype=np.int64))
-            char_idx.append(_bucket(h, _SALTS[n], CHAR_BITS))
+                break
+            h = h[:count] * _PRIME + cps[k : k + count]
+            n = k + 1
+            if n in CHAR_NS:
+                char_pos.append(np.arange(count, dtype=np.int64))
+                char_idx.append(_bucket(h, _SALTS[n], CHAR_BITS))
     wp, wh = _word_hashes(cps)
     with np.errstate(over="ignore"):
         bigrams = wh[:-1] * _PRIME + wh[1:]

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
+
+import numpy as np
 
 # The longest text screened as a whole; the rest is cut and flagged (fail closed: the
 # detector escalates a truncated text rather than pass what it did not read).
@@ -52,16 +53,24 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 # block handled apart) plus a few invisible letters models tokenise but readers never see.
 _BIDI_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 _BIDI_RE = re.compile(f"[{_BIDI_CHARS}]")
-_INVISIBLE_RE = re.compile(
-    "["
-    + "".join(
-        re.escape(chr(cp))
-        for cp in range(0x80, 0x30000)
-        if unicodedata.category(chr(cp)) == "Cf" and chr(cp) not in _BIDI_CHARS
+_INVISIBLE_CHARS = (
+    "".join(
+        chr(cp) for cp in range(0x80, 0x30000) if unicodedata.category(chr(cp)) == "Cf" and chr(cp) not in _BIDI_CHARS
     )
-    + "\u115f\u1160\u3164\uffa0\u2800]"
+    + "\u115f\u1160\u3164\uffa0\u2800"
 )
+_INVISIBLE_RE = re.compile("[" + "".join(re.escape(c) for c in _INVISIBLE_CHARS) + "]")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
+
+# Which of the characters above a text holds, read in one numpy pass over its code points:
+# the invisible class alone cost the regex engine ~40 ns a character (a megabyte: 40 ms)
+# before it found nothing, and most texts hold none of these.
+_HAS_SURROGATE, _HAS_TAG, _HAS_BIDI, _HAS_INVISIBLE = 1, 2, 4, 8
+_CHAR_FLAGS = np.zeros(0x110000, dtype=np.uint8)
+_CHAR_FLAGS[0xD800:0xE000] = _HAS_SURROGATE
+_CHAR_FLAGS[0xE0000:0xE0080] = _HAS_TAG
+_CHAR_FLAGS[[ord(c) for c in _BIDI_CHARS]] = _HAS_BIDI
+_CHAR_FLAGS[[ord(c) for c in _INVISIBLE_CHARS]] |= _HAS_INVISIBLE
 
 # Homoglyphs NFKC leaves alone: Cyrillic, Greek and Armenian letters that look Latin.
 _CONFUSABLE_FROM = (
@@ -72,10 +81,12 @@ _CONFUSABLE_FROM = (
 _CONFUSABLE_TO = "abceehiijkmhopqstyxwbglyiocabenikvoptuxywuogqil"
 _CONFUSABLES = str.maketrans(_CONFUSABLE_FROM, _CONFUSABLE_TO)
 _CONFUSABLE_KEYS = frozenset(_CONFUSABLE_FROM)
+_CONFUSABLE_RE = re.compile("[" + _CONFUSABLE_FROM + "]")
 _LATIN_WORD = re.compile(r"[a-z]")
 
 # Markup. Comments are exposed (their text stays), tags are dropped, hidden elements flagged.
-_HTML_COMMENT = re.compile(r"<!--(.{0,20000}?)-->", re.DOTALL)
+# A comment is "<!--", at most MAX_COMMENT_CHARS characters, then the first "-->" (see _comments).
+MAX_COMMENT_CHARS = 20_000
 _HIDDEN_STYLE = re.compile(
     r"<[a-z][^>]{0,500}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0[;\"']"
     r"|color\s*:\s*(?:#fff\b|#ffffff|white)|aria-hidden\s*=\s*[\"']?true|\bhidden\b)[^>]{0,500}>",
@@ -83,15 +94,25 @@ _HIDDEN_STYLE = re.compile(
 )
 _TAG = re.compile(r"</?[a-z][a-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>", re.IGNORECASE)
 _ATTR_TEXT = re.compile(r"\b(?:alt|title|aria-label|data-[a-z-]{1,30})\s*=\s*[\"']([^\"'<>]{1,2000})[\"']", re.I)
-_WORDY = re.compile(r"[a-z]{3,}(?:\s+[a-z]{2,}){3,}")
+# Four or more words in a comment. Tried only where a run of letters starts: a match from
+# inside a run exists iff one from its start does, and trying every position of a run made a
+# comment of 20,000 letters cost ten seconds.
+_WORDY = re.compile(r"(?<![a-z])[a-z]{3,}(?:\s+[a-z]{2,}){3,}")
 
 # Encoded chunks: bounded repetition keeps each match linear in the input.
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){4,}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "l"})
-_HAS_LEET = re.compile(r"[013457@$|]")
+# Leetspeak and rot13 map ASCII to ASCII, so they run as bytes.translate over UTF-8 (where an
+# ASCII byte is always an ASCII character): str.translate with a dict costs ~100 ns a
+# character on any text that holds one non-ASCII character, bytes.translate ~1 ns.
+# The whole text is read as leet: digits that stand alone ("3 days" -> "e days") do no harm to
+# rules that look for words, and a per-token regex callback cost 10x more.
+_LEET = bytes.maketrans(b"013457@$|", b"oieastasl")
+_ROT13 = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
+)
 _SPACES = re.compile(r"[ \t\f\v]+")
 
 
@@ -112,38 +133,64 @@ def normalise(text: str) -> Normalised:
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
         signals.append(SIGNAL_TRUNCATED)
-    if _SURROGATES.search(text):
+    flags = _char_flags(text)
+    if flags & _HAS_SURROGATE:
         text = _SURROGATES.sub("\ufffd", text)
         signals.append(SIGNAL_INVALID_UNICODE)
-    text = _strip_invisible(text, signals)
+    text = _strip_invisible(text, signals, flags)
     text = unicodedata.normalize("NFKC", text)
     text = _expose_markup(text, signals)
     folded = text.casefold()
-    mapped = folded.translate(_CONFUSABLES)
-    if mapped != folded and _mixes_scripts(folded):
-        signals.append(SIGNAL_HOMOGLYPHS)
-    mapped = _SPACES.sub(" ", mapped)
+    mapped = folded
+    if not folded.isascii() and _CONFUSABLE_RE.search(folded):
+        mapped = folded.translate(_CONFUSABLES)
+        if _mixes_scripts(folded):
+            signals.append(SIGNAL_HOMOGLYPHS)
+    mapped = _collapse_spaces(mapped)
     decoded = _decode_chunks(text, signals)
     return Normalised(
         text=mapped,
         decoded=decoded,
-        deleet=_deleet(mapped),
-        rot13=codecs.encode(mapped, "rot13"),
+        deleet=_translate_ascii(mapped, _LEET),
+        rot13=_translate_ascii(mapped, _ROT13),
         signals=tuple(dict.fromkeys(signals)),
     )
 
 
-def _strip_invisible(text: str, signals: list[str]) -> str:
+def _char_flags(text: str) -> int:
+    """Which of the surrogate, tag, bidi and invisible classes occur in ``text`` (all non-ASCII)."""
+    if text.isascii():
+        return 0
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return int(np.bitwise_or.reduce(_CHAR_FLAGS[cps]))
+
+
+def _translate_ascii(text: str, table: bytes) -> str:
+    return text.encode("utf-8", "surrogatepass").translate(table).decode("utf-8", "surrogatepass")
+
+
+def _collapse_spaces(text: str) -> str:
+    # Runs of spaces and tabs become one space. A lone space is left as it is, so a text with
+    # neither a double space nor a tab, form feed or vertical tab skips the regex (one match a word).
+    if "  " in text or "\t" in text or "\f" in text or "\v" in text:
+        return _SPACES.sub(" ", text)
+    return text
+
+
+def _strip_invisible(text: str, signals: list[str], flags: int) -> str:
     # ZWJ inside emoji sequences is common and harmless, so only several invisible
-    # characters (or any bidi control or tag character) make a signal.
-    if _TAGS.search(text):
+    # characters (or any bidi control or tag character) make a signal. ``flags`` were read
+    # before the tag characters were decoded: decoding adds only ASCII, removes only tags.
+    if flags & _HAS_TAG:
         signals.append(SIGNAL_TAG_SMUGGLING)
         text = _TAGS.sub(
             lambda m: " " + "".join(chr(ord(c) - 0xE0000) for c in m.group(0) if ord(c) > 0xE001F) + " ", text
         )
-    if _BIDI_RE.search(text):
+    if flags & _HAS_BIDI:
         signals.append(SIGNAL_BIDI)
         text = _BIDI_RE.sub("", text)
+    if not flags & _HAS_INVISIBLE:
+        return text
     stripped = _INVISIBLE_RE.sub("", text)
     if len(text) - len(stripped) >= 3:
         signals.append(SIGNAL_INVISIBLE)
@@ -153,19 +200,44 @@ def _strip_invisible(text: str, signals: list[str]) -> str:
 def _expose_markup(text: str, signals: list[str]) -> str:
     if "<" not in text:
         return text
-    hidden = False
-    for m in _HTML_COMMENT.finditer(text):
-        if _WORDY.search(m.group(1).casefold()):
-            hidden = True
-            break
+    comments = list(_comments(text))
+    hidden = any(_WORDY.search(text[start + 4 : close].casefold()) for start, close in comments)
     if not hidden and _HIDDEN_STYLE.search(text):
         hidden = True
     if hidden:
         signals.append(SIGNAL_HIDDEN_MARKUP)
-    text = _HTML_COMMENT.sub(lambda m: " " + m.group(1) + " ", text)
+    if comments:
+        parts: list[str] = []
+        pos = 0
+        for start, close in comments:
+            parts += (text[pos:start], " ", text[start + 4 : close], " ")
+            pos = close + 3
+        parts.append(text[pos:])
+        text = "".join(parts)
     # Alt text and titles are read by models even though a browser barely shows them.
     text = _TAG.sub(lambda m: " " + " ".join(a.group(1) for a in _ATTR_TEXT.finditer(m.group(0))) + " ", text)
     return text
+
+
+def _comments(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, close)`` of each comment, left to right: ``text[start:start + 4] == "<!--"`` and
+    ``close`` is the first "-->" after it, at most MAX_COMMENT_CHARS on.
+
+    The same comments as the regex ``<!--(.{0,20000}?)-->`` (DOTALL) finds, in linear time: the
+    regex read up to 20,000 characters after every "<!--" that had no close, so a megabyte of
+    "<!--" took minutes. Here the next "-->" is found once and reused until it is passed.
+    """
+    pos, close = 0, -1
+    while (start := text.find("<!--", pos)) >= 0:
+        if close < start + 4:
+            close = text.find("-->", start + 4)
+            if close < 0:
+                return
+        if close - (start + 4) <= MAX_COMMENT_CHARS:
+            yield start, close
+            pos = close + 3
+        else:
+            pos = start + 1
 
 
 def _mixes_scripts(folded: str) -> bool:
@@ -177,14 +249,6 @@ def _mixes_scripts(folded: str) -> bool:
         if any(c in _CONFUSABLE_KEYS for c in word) and _LATIN_WORD.search(word):
             return True
     return False
-
-
-def _deleet(text: str) -> str:
-    if not _HAS_LEET.search(text):
-        return text
-    # The whole text in one C pass: digits that stand alone ("3 days" -> "e days") do no harm
-    # to rules that look for words, and a per-token regex callback cost 10x more.
-    return text.translate(_LEET)
 
 
 def _decode_chunks(text: str, signals: list[str]) -> tuple[str, ...]:
@@ -210,7 +274,7 @@ def _decode_level(text: str, depth: int, found: list[str], signals: list[str], b
             signals.append(f"encoded_payload:{kind}")
             plain = plain[: budget[0]]
             budget[0] -= len(plain)
-            found.append(_SPACES.sub(" ", unicodedata.normalize("NFKC", plain).casefold().translate(_CONFUSABLES)))
+            found.append(_collapse_spaces(unicodedata.normalize("NFKC", plain).casefold().translate(_CONFUSABLES)))
             _decode_level(plain, depth + 1, found, signals, budget)
 
 

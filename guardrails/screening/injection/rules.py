@@ -46,21 +46,94 @@ _NOT_TARGET = (
 _MIXED_LEET = re.compile(r"[a-z][013457@$|]|[013457@$|][a-z]")
 
 
+# How line-start patterns ("^\s*" + body) are searched: see _matches_at_line_start.
+_LEADING_SPACE = re.compile(r"\s*")
+_NEWLINE_AND_SPACE = re.compile(r"\n\s*")
+# A line-start body must begin with a character that is not whitespace: "#", an optional "["
+# before a group of words, or a group of words (that group not optional).
+_VISIBLE_START = re.compile(r"#(?![?*]|\{0)|(?:\\\[\?)?\(\?:[a-z](?:[a-z ]|\|(?=[a-z]))*\)(?![?*{])")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A named attack pattern. ``pattern`` is the whole rule as one regex (the reference);
+    ``matches`` answers the same question as ``pattern.search`` faster (see ``_rule``)."""
+
     name: str
     weight: float
     anchors: tuple[str, ...]
     pattern: re.Pattern[str]
+    word_patterns: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    plain_patterns: tuple[re.Pattern[str], ...]
+    line_bodies: re.Pattern[str] | None
+
+    def matches(self, view: str) -> bool:
+        """Whether ``pattern`` matches anywhere in ``view``."""
+        if not any(a in view for a in self.anchors):
+            return False
+        if any(_matches_at_word_start(fast, exact, view) for fast, exact in self.word_patterns):
+            return True
+        if any(p.search(view) for p in self.plain_patterns):
+            return True
+        return self.line_bodies is not None and _matches_at_line_start(self.line_bodies, view)
 
 
 def _rule(name: str, anchors: str | tuple[str, ...], weight: float, *patterns: str) -> Rule:
-    # One alternation per rule: one pass over the text instead of one per pattern. The
-    # anchors are literals one of which every match contains: ``in`` finds them at memory
-    # speed, so the regex (~20 ms per MB and alternation) runs only on texts that have one.
-    compiled = re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
-    # Anchors are "|"-separated, or a tuple when one of them holds a "|".
-    return Rule(name, weight, anchors if isinstance(anchors, tuple) else tuple(anchors.split("|")), compiled)
+    # The anchors are literals one of which every match contains: ``in`` finds them at memory
+    # speed, so the regexes run only on texts that have one. Then each pattern is searched
+    # on its own, in the form the regex engine scans fastest (measured on 10 KB of prose:
+    # ~30 ns a character for a pattern that starts with "\b" or "^", whatever follows, against
+    # ~1 ns for one that starts with a literal and ~10 ns with a few possible first letters).
+    # One alternation of them all cost the sum of its parts: the engine tries every branch at
+    # every position.
+    word: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
+    plain: list[re.Pattern[str]] = []
+    bodies: list[str] = []
+    for p in patterns:
+        if p.startswith(r"\b"):
+            word.append((re.compile(p[2:], re.MULTILINE), re.compile(p, re.MULTILINE)))
+        elif p.startswith(r"^\s*"):
+            if not _VISIBLE_START.match(p[4:]):
+                raise ValueError(f"rule {name}: a line-start pattern must go on with a visible character: {p!r}")
+            bodies.append(p[4:])
+        else:
+            plain.append(re.compile(p, re.MULTILINE))
+    line_bodies = re.compile("|".join(f"(?:{b})" for b in bodies), re.MULTILINE) if bodies else None
+    return Rule(
+        name,
+        weight,
+        # Anchors are "|"-separated, or a tuple when one of them holds a "|".
+        anchors if isinstance(anchors, tuple) else tuple(anchors.split("|")),
+        re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE),
+        tuple(word),
+        tuple(plain),
+        line_bodies,
+    )
+
+
+def _matches_at_word_start(fast: re.Pattern[str], exact: re.Pattern[str], view: str) -> bool:
+    # ``fast`` is ``exact`` without its leading "\b", so it matches wherever ``exact`` does (and
+    # a few places more: "use" inside "because"); the engine finds its candidates by their first
+    # letters. Each candidate is confirmed with ``exact`` at that position, in the whole view
+    # (so "\b" still sees the character before it).
+    pos = 0
+    while (m := fast.search(view, pos)) is not None:
+        if exact.match(view, m.start()):
+            return True
+        pos = m.start() + 1
+    return False
+
+
+def _matches_at_line_start(bodies: re.Pattern[str], view: str) -> bool:
+    # "^\s*" + body, where body starts with a visible character, matches at a line start q iff
+    # body matches where the whitespace run from q ends: "\s*" can stop nowhere else. Every line
+    # start inside one run of whitespace leads to the same place, so each run is tried once.
+    # Searched as a regex, "^\s*#" read the whole run again from every newline in it: a text of
+    # 40,000 newlines and a "#" took minutes.
+    start = _LEADING_SPACE.match(view)
+    if start is not None and bodies.match(view, start.end()):
+        return True
+    return any(bodies.match(view, m.end()) for m in _NEWLINE_AND_SPACE.finditer(view))
 
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -90,7 +163,10 @@ RULES: Final[tuple[Rule, ...]] = (
         "|guideline|constraint|openai|in character",
         0.7,
         r"\bdo anything now\b",
-        r"\b(?:dan|stan|dude|aim|anti-dan) mode\b|\bas dan\b|\byou are dan\b|\bdan,? (?:which stands|you)\b",
+        r"\b(?:dan|stan|dude|aim|anti-dan) mode\b",
+        r"\bas dan\b",
+        r"\byou are dan\b",
+        r"\bdan,? (?:which stands|you)\b",
         r"\b(?:developer|god|jailbreak|unrestricted|unfiltered|evil|chaos|sudo|debug) mode\b",
         r"\bjailbr(?:eak|oken)\b",
         r"\b(?:you are|you're|act as|pretend to be|pretend you are|roleplay as|behave like|become)"
@@ -160,14 +236,16 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         0.6,
         r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>",
-        r"\[/?inst\]|<</?sys>>",
+        r"\[/?inst\]",
+        r"<</?sys>>",
         r"^\s*#{1,4}\s*(?:system|assistant|instructions?|new instructions)\s*:?[ \t]*(?:\n\s*)?" + _TURN_BODY,
         r"^\s*#{2,4}\s*(?:system|assistant)\s*:",
         r"^\s*\[?(?:system|system message|system prompt)\]?\s*:\s*(?:you\b|ignore|disregard|forget"
         r"|new (?:task|instructions?)"
         r"|from now on|override|respond|reply|do not|always|never|the (?:assistant|ai|user)\b)",
         r"</(?:system|user|document|untrusted|context|data|tool_output|input|instructions)>\s*\n?\s*(?:<|\w+\s*:)",
-        r"\b(?:end of (?:document|context|user input|untrusted|data)|(?:document|context) (?:ends|is over) here)\b",
+        r"\bend of (?:document|context|user input|untrusted|data)\b",
+        r"\b(?:document|context) (?:ends|is over) here\b",
         r"^\s*(?:system|admin|developer)\s+override\s*:",
         r"^\s*(?:system|admin|developer)\s+(?:update|note|message)\s*:\s*" + _TURN_BODY,
     ),
@@ -208,11 +286,7 @@ SIGNAL_WEIGHTS: Final[dict[str, float]] = {
 
 def match_rules(view: str, skip: Container[str] = ()) -> list[str]:
     """Names of the rules that match one view of a text, in rule order (``skip``: already known)."""
-    return [
-        rule.name
-        for rule in RULES
-        if rule.name not in skip and any(a in view for a in rule.anchors) and rule.pattern.search(view)
-    ]
+    return [rule.name for rule in RULES if rule.name not in skip and rule.matches(view)]
 
 
 def scan(norm: Normalised) -> tuple[str, ...]:
