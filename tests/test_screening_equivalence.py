@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -209,7 +210,8 @@ def _hostile() -> dict[str, Callable[[], str]]:
         "1 MB of PEM headers": lambda: "-----BEGIN PRIVATE KEY-----\n" * (MB // 28),
         "1 MB of spaces": lambda: " " * MB,
         "1 MB of 'DE89 3704 '": lambda: "DE89 3704 " * (MB // 10),
-        # 100 KB, not 1 MB: _HIDDEN_STYLE still reads ~500 characters on from every "<a" (20 s a MB).
+        # Pinned at 100 KB when the old hidden-style regex took 20 s a MB; 1 MB is timed in
+        # test_hidden_markup_is_found_from_the_keyword_out below.
         "100 KB of '<a '": lambda: "<a " * 34_000,
         "1 MB of '<!--'": lambda: "<!--" * (MB // 4),
         "1 MB of '%41'": lambda: "%41" * (MB // 3),
@@ -347,3 +349,28 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         raise SystemExit(__doc__)
     write()
+
+
+# The hidden-style check as one regex, before it was rewritten to start from the keyword: the
+# rewrite must answer exactly as it did, on random markup soup around the 500-character limits.
+_OLD_HIDDEN_STYLE = re.compile(
+    r"<[a-z][^>]{0,500}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0[;\"']"
+    r"|color\s*:\s*(?:#fff\b|#ffffff|white)|aria-hidden\s*=\s*[\"']?true|\bhidden\b)[^>]{0,500}>",
+    re.IGNORECASE,
+)
+
+
+def test_hidden_markup_is_found_from_the_keyword_out() -> None:
+    from guardrails.screening.injection.normalise import _hides_text
+
+    atoms = ["<a ", "<div ", ">", " ", "x" * 300, "x" * 498, "x" * 499, "x" * 501, "display:none", "DISPLAY : NONE",
+             "hidden", "-hidden-", "hiddenx", "aria-hidden='true'", "color:#fff;", "color: #ffffff", "color:white",
+             "opacity:0;", "font-size:0", "visibility:hidden", "<", "<1", "<A", "\n", "\u00e4"]  # fmt: skip
+    rng = random.Random(11)
+    for _ in range(5_000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 12)))
+        assert _hides_text(text) == bool(_OLD_HIDDEN_STYLE.search(text)), text
+    for text in ("<a " * (MB // 3), "<a display:none" * (MB // 15), "<a " + "x" * MB):
+        started = time.thread_time()
+        _hides_text(text)
+        assert time.thread_time() - started < 5.0  # the one-regex form took ~20 s on the first
