@@ -65,6 +65,7 @@ ARGS_HASH_MISMATCH: Final = "args_hash_mismatch"
 NOTE_REQUIRED: Final = "note_required"
 NOTE_INVALID: Final = "note_invalid"
 NOTE_TOO_LONG: Final = "note_too_long"
+PII_ACTIONS_INVALID: Final = "pii_actions_invalid"
 
 # -- OPA server engine (guardrails/engines/opa_server.py) ----------------------------
 OPA_UNAVAILABLE: Final = "opa_unavailable"
@@ -119,6 +120,7 @@ DOCUMENTED: Final[dict[str, str]] = {
     NOTE_REQUIRED: "A denial needs a note saying why.",
     NOTE_INVALID: "A note holds control or bidi-override characters.",
     NOTE_TOO_LONG: "A note is longer than 2,000 characters.",
+    PII_ACTIONS_INVALID: "The policy's pii_actions is not an object of entity type to a known action.",
     OPA_UNAVAILABLE: "The OPA server could not be reached, or dropped the connection; treated as deny.",
     OPA_TIMEOUT: "The OPA server did not answer within the engine's per-call timeout; treated as deny.",
     OPA_HTTP_ERROR: "The OPA server answered with an HTTP error status other than a policy evaluation error.",

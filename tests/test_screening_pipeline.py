@@ -332,3 +332,46 @@ def test_a_placeholder_is_revealed_only_for_an_allowed_call_of_that_tool(tmp_pat
     revealed = allowed_guard.reveal(call.rewritten or args, session_id="s", tool="crm_note", call_id=call.call_id)
     assert revealed == {"note": f"write to {PII['email']}"}
     allowed_guard.close()
+
+
+# -- a policy may set the PII actions of a call --------------------------------------------------
+PII_POLICY = """
+package railguard.tool_call
+import rego.v1
+default allow := true
+# the mail tool gets the real address (its job); a card number is never sent anywhere by mail
+pii_actions := {"EMAIL_ADDRESS": "allow", "CREDIT_CARD": "block"} if input.call.tool == "send_email"
+"""
+
+
+def test_a_policy_lets_one_tool_receive_an_entity_the_deployment_redacts(make_guard):
+    guard = make_guard(sources={"p.rego": PII_POLICY}, screeners=[PiiScreener()])
+    mail = {"to": PII["email"], "subject": "Invoice", "body": "Attached."}
+    sent = guard.authorize(ToolCall(tool="send_email", args=mail, session_id="s", agent=Agent(id="bot")))
+    assert sent.allowed and sent.rewritten in (None, mail)  # allowed through as it is
+    assert [f.detail for f in sent.findings] == ["EMAIL_ADDRESS"]  # still found, still labels the call
+    other = guard.authorize(
+        ToolCall(tool="lookup_customer", args={"customer_id": PII["email"]}, session_id="s", agent=Agent(id="bot"))
+    )
+    assert other.allowed and other.rewritten == {"customer_id": "<EMAIL_ADDRESS_1>"}  # the deployment's redact
+    carded = guard.authorize(
+        ToolCall(tool="send_email", args={**mail, "body": f"card {PII['card']}"}, session_id="s", agent=Agent(id="bot"))
+    )
+    assert carded.verdict is Verdict.DENY and carded.codes == ("pii_blocked",)
+
+
+@pytest.mark.parametrize("asked", ['{"EMAIL_ADDRESS": "show"}', '["allow"]', '{"EMAIL_ADDRESS": 1}'])
+def test_malformed_pii_actions_from_a_policy_deny(make_guard, asked):
+    policy = f"package railguard.tool_call\nimport rego.v1\ndefault allow := true\npii_actions := {asked}\n"
+    guard = make_guard(sources={"p.rego": policy}, screeners=[PiiScreener()])
+    decision = guard.authorize(
+        ToolCall(tool="lookup_customer", args={"customer_id": "c1"}, session_id="s", agent=Agent(id="bot"))
+    )
+    assert decision.verdict is Verdict.DENY and decision.codes == ("pii_actions_invalid",)
+
+
+def test_the_core_knows_every_pii_action():
+    from guardrails.pipeline import PII_ACTION_NAMES
+    from guardrails.screening import ACTIONS
+
+    assert tuple(ACTIONS) == PII_ACTION_NAMES

@@ -103,6 +103,14 @@ def package_path(package: str, rule: str) -> str:
     return package_ref(package) + "." + rule
 
 
+def defines(policies: PolicySet, package: str, rule: str) -> bool:
+    """Whether a module of ``package`` has a rule named ``rule`` (read from the sources, so a rule
+    that is undefined for an empty input still counts)."""
+    in_package = re.compile(rf"^\s*package\s+{re.escape(package)}\s*$", re.MULTILINE)
+    head = re.compile(rf"^{re.escape(rule)}\b", re.MULTILINE)
+    return any(in_package.search(m.source) and head.search(m.source) for m in policies.modules)
+
+
 def answer_from(value: Any) -> PolicyAnswer:
     """Check the shape of an engine's binding; anything unexpected is an engine failure."""
     from guardrails.errors import EngineError

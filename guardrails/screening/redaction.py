@@ -50,6 +50,13 @@ class PiiActions:
     def of(self, entity: str) -> str:
         return self.by_entity.get(entity, self.default)
 
+    def over(self, asked: Mapping[str, str] | None) -> PiiActions:
+        """These actions with a policy's on top (its ``default`` replaces ours only when it names one)."""
+        if not asked:
+            return self
+        named = {k: v for k, v in asked.items() if k != "default"}
+        return PiiActions(asked.get("default", self.default), {**self.by_entity, **named})
+
 
 class Placeholders:
     """Replacement texts for one session (or one payload): the same value always gets the same placeholder.

@@ -21,7 +21,7 @@ from guardrails.screening.injection import InjectionDetector
 from guardrails.screening.pii import PiiScanner, PiiSpan
 from guardrails.screening.redaction import PLACEHOLDER, PiiActions, Placeholders, rewrite
 from guardrails.screening.vault import PiiVault
-from guardrails.stages.base import SCREENING_SESSION, StageOutcome
+from guardrails.stages.base import PII_ACTIONS, SCREENING_SESSION, StageOutcome
 
 #: Checkpoint channels -> the detector's: what the user typed, or text that came from elsewhere.
 _INJECTION_CHANNEL = {"user": "user", "tool_output": "tool_output", "tool_args": "tool_output", "output": "tool_output"}
@@ -117,6 +117,7 @@ class PiiScreener:
     def screen(self, payload: Any, channel: str) -> StageOutcome:
         findings: list[Finding] = []
         placeholders = self._placeholders(SCREENING_SESSION.get())
+        actions = self.actions.over(PII_ACTIONS.get())  # a policy's pii_actions for this call, if any
         blocked: set[str] = set()
         escalated: set[str] = set()
         rewritten: dict[str, str] = {}
@@ -125,7 +126,7 @@ class PiiScreener:
             if not spans:
                 continue
             for span in spans:
-                action = self.actions.of(span.entity_type)
+                action = actions.of(span.entity_type)
                 findings.append(
                     Finding(
                         kind="pii",
@@ -141,7 +142,7 @@ class PiiScreener:
                     blocked.add(span.entity_type)
                 elif action == "escalate":
                     escalated.add(span.entity_type)
-            rewritten[text] = rewrite(text, spans, self.actions, placeholders)
+            rewritten[text] = rewrite(text, spans, actions, placeholders)
         if not findings:
             return StageOutcome()
         redacted = map_strings(payload, lambda s: rewritten.get(s, s)) if rewritten else None

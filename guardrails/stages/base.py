@@ -40,6 +40,10 @@ PASS = StageOutcome()
 #: (a screener that numbers placeholders keeps them stable within the session).
 SCREENING_SESSION: ContextVar[str | None] = ContextVar("railguard_screening_session", default=None)
 
+#: PII actions a policy set for the call being screened (``pii_actions`` in the package), over the
+#: deployment's: entity type (or ``default``) to ``allow | redact | mask | hash | block | escalate``.
+PII_ACTIONS: ContextVar[Mapping[str, str] | None] = ContextVar("railguard_pii_actions", default=None)
+
 
 class Screener(Protocol):
     """A screening stage (PII, prompt injection): the slot the screening work plugs into.
