@@ -19,7 +19,7 @@ from guardrails import codes
 from guardrails.calls import CanonicalCall, args_hash, key_of, key_values, record_result, without_args
 from guardrails.canonical import DEFAULT_LIMITS, Limits, canonicalise, dumps
 from guardrails.engines import PolicyEngine, PolicySet, create_engine
-from guardrails.engines.base import config_data, config_revision, defines, package_path
+from guardrails.engines.base import config_data, config_revision, defines
 from guardrails.errors import ConfigError, InputError, LedgerError
 from guardrails.escalation import EscalationQueue, EscalationSettings, Ticket, TicketListener, TicketRequest
 from guardrails.escalation.queue import expiry_event, reviewed, same, ticket_redactor
@@ -42,14 +42,11 @@ from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult
 from guardrails.registry import SchemaCheck, ToolRegistry, ToolSpec
 from guardrails.stages.base import PII_ACTIONS, SCREENING_SESSION, DecisionObserver, Screener, StageOutcome
 from guardrails.stages.confidence import check_confidence
-from guardrails.stages.policy import PolicyStage
+from guardrails.stages.policy import PolicyStage, pii_policy
 from guardrails.stages.run import CheckpointRun, context_labels, run_screeners, screening_doc, timed_stage
 from guardrails.stages.schema import check_args, check_output, check_result
 
 TOOL_CALL_PACKAGE = "railguard.tool_call"
-#: What a policy's ``pii_actions`` may say (the screening package's actions; kept here so the core
-#: does not import the screening extra).
-PII_ACTION_NAMES = ("allow", "redact", "mask", "hash", "block", "escalate")
 
 
 class Guard:
@@ -169,32 +166,6 @@ class Guard:
             PII_ACTIONS.reset(asked)
             SCREENING_SESSION.reset(token)
 
-    def _pii_policy(
-        self, call: ToolCall, canon: CanonicalCall, spec: ToolSpec | None, asked: dict[str, str]
-    ) -> StageOutcome:
-        """The package's ``pii_actions`` for this call (its tool, arguments, agent), into ``asked``:
-        a policy may let a tool receive an entity type the deployment redacts, or block one."""
-        if not self._pii_rule:
-            return StageOutcome()
-        document = {
-            "call": {"id": call.id, "tool": call.tool, "args": canon.args},
-            "tool": spec.traits if spec is not None else {},
-            "agent": canon.agent,
-        }
-        defined, value = self.engine.document(package_path(TOOL_CALL_PACKAGE, "pii_actions"), document)
-        if not defined:
-            return StageOutcome()
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and v in PII_ACTION_NAMES for k, v in value.items()
-        ):
-            return StageOutcome.deny(
-                codes.PII_ACTIONS_INVALID,
-                f"pii_actions must map entity types to one of {', '.join(PII_ACTION_NAMES)}",
-                f"data.{TOOL_CALL_PACKAGE}.pii_actions",
-            )
-        asked.update(value)
-        return StageOutcome()
-
     # -- checkpoint 2 -------------------------------------------------------------------
     def authorize(self, call: ToolCall) -> Decision:
         """Decide whether ``call`` may run: canonical input, argument schema, then Rego."""
@@ -205,7 +176,12 @@ class Guard:
         ok = (
             run.stage_run("canonical", canon.check)
             and run.stage_run("schema", lambda: check_args(spec, call.tool, canon.args))
-            and (not self._pii_rule or run.stage_run("pii_policy", lambda: self._pii_policy(call, canon, spec, asked)))
+            and (
+                not self._pii_rule
+                or run.stage_run(
+                    "pii_policy", lambda: pii_policy(self.engine, TOOL_CALL_PACKAGE, call, canon, spec, asked)
+                )
+            )
             and self._screen(run, canon.args, "tool_args", call.session_id, asked)
         )
         call_hash = args_hash(call.tool, canon.stored_args)

@@ -371,7 +371,7 @@ def test_malformed_pii_actions_from_a_policy_deny(make_guard, asked):
 
 
 def test_the_core_knows_every_pii_action():
-    from guardrails.pipeline import PII_ACTION_NAMES
     from guardrails.screening import ACTIONS
+    from guardrails.stages.policy import PII_ACTION_NAMES
 
     assert tuple(ACTIONS) == PII_ACTION_NAMES

@@ -9,7 +9,7 @@ an engine failure is an ``error`` verdict. Nothing here can produce an accidenta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -17,8 +17,12 @@ from guardrails import codes
 from guardrails.engines.base import PolicyAnswer, PolicyEngine, package_path
 from guardrails.errors import EngineError, PolicyError
 from guardrails.escalation.model import Terms
-from guardrails.model import Finding, Reason, Verdict
+from guardrails.model import Finding, Reason, ToolCall, Verdict
 from guardrails.stages.base import StageOutcome
+
+if TYPE_CHECKING:
+    from guardrails.calls import CanonicalCall
+    from guardrails.registry import ToolSpec
 
 KNOWN_NEEDS = frozenset({"history", "all_results"})
 
@@ -159,3 +163,36 @@ def _entries(raw: list[Any], default_source: str) -> tuple[Reason, ...] | None:
 
 def _undefined(source: str, why: str) -> StageOutcome:
     return StageOutcome.deny(codes.POLICY_UNDEFINED, why, source)
+
+
+#: What a policy's ``pii_actions`` may say (the screening package's actions; kept here so the core
+#: does not import the screening extra).
+PII_ACTION_NAMES = ("allow", "redact", "mask", "hash", "block", "escalate")
+
+
+def pii_policy(
+    engine: PolicyEngine,
+    package: str,
+    call: ToolCall,
+    canon: CanonicalCall,
+    spec: ToolSpec | None,
+    asked: dict[str, str],
+) -> StageOutcome:
+    """The package's ``pii_actions`` for this call (its tool, arguments, agent), into ``asked``: a
+    policy may let a tool receive an entity type the deployment redacts, or block one for it."""
+    document = {
+        "call": {"id": call.id, "tool": call.tool, "args": canon.args},
+        "tool": spec.traits if spec is not None else {},
+        "agent": canon.agent,
+    }
+    defined, value = engine.document(package_path(package, "pii_actions"), document)
+    if not defined:
+        return StageOutcome()
+    if not isinstance(value, dict) or not all(isinstance(k, str) and v in PII_ACTION_NAMES for k, v in value.items()):
+        return StageOutcome.deny(
+            codes.PII_ACTIONS_INVALID,
+            f"pii_actions must map entity types to one of {', '.join(PII_ACTION_NAMES)}",
+            f"data.{package}.pii_actions",
+        )
+    asked.update(value)
+    return StageOutcome()
