@@ -216,6 +216,7 @@ def test_two_person_rule_per_reason_code(esc_guard: Callable[..., Guard], clock:
     ticket = escalated(guard, call)
     assert guard.queue.approve(ticket, ALICE).state is TicketState.OPEN
     refused("duplicate_approval", lambda: guard.queue.approve(ticket, ALICE))
+    refused("duplicate_approval", lambda: guard.queue.approve(ticket, reviewer("Alice")))
     assert guard.authorize(call).verdict is Verdict.ESCALATE  # one of two is not enough
     resolved = guard.queue.approve(ticket, BOB, "second pair of eyes")
     assert resolved.state is TicketState.APPROVED and set(resolved.resolved_by) == {"alice", "bob"}
@@ -274,8 +275,10 @@ def test_the_bundled_payments_policy_asks_two_approvers_above_its_threshold(tmp_
         (Identity(id="mallory", roles=()), "not_a_reviewer"),
         (Identity(id="bot", roles=("reviewer",)), "self_approval"),
         (Identity(id="ann", roles=("reviewer",)), "self_approval"),
+        (Identity(id="BOT", roles=("reviewer",)), "self_approval"),
+        (Identity(id="\uff41nn", roles=("reviewer",)), "self_approval"),  # full-width a
     ],
-    ids=["agent", "agent-and-reviewer", "no-role", "reviewer-is-the-agent", "on-behalf-of"],
+    ids=["agent", "agent-and-reviewer", "no-role", "reviewer-is-the-agent", "on-behalf-of", "case", "full-width"],
 )
 def test_who_may_not_resolve(guard: Guard, who: Identity, code: str) -> None:
     agent = Agent(id="bot", roles=("payer",), attributes={"on_behalf_of": "ann"})

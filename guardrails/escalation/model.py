@@ -57,6 +57,11 @@ class Identity(BaseModel):
         return "reviewer" in self.roles and not self.is_agent
 
 
+def same_person(a: str, b: str) -> bool:
+    """Identity ids compared as people are: ``Alice`` is ``alice``, and so is its full-width spelling (NFKC)."""
+    return unicodedata.normalize("NFKC", a).casefold() == unicodedata.normalize("NFKC", b).casefold()
+
+
 def reviewer(name: str) -> Identity:
     """A reviewer identity (the CLI's ``--as NAME``)."""
     return Identity(id=name, roles=("reviewer",))

@@ -25,6 +25,7 @@ from guardrails.escalation.model import (
     Ticket,
     TicketState,
     clean_note,
+    same_person,
 )
 from guardrails.escalation.review import review_doc, settle
 from guardrails.ledger.base import (
@@ -258,7 +259,7 @@ class EscalationQueue:
                     f"ticket {row['ticket']} is for arguments {row['binding']}, not {args_hash}",
                     code=codes.ARGS_HASH_MISMATCH,
                 )
-            if any(a["by"] == who.id for a in row["approvals"]):
+            if any(same_person(a["by"], who.id) for a in row["approvals"]):
                 raise EscalationError(
                     f"{who.id} already approved ticket {row['ticket']}; it needs another reviewer",
                     code=codes.DUPLICATE_APPROVAL,
@@ -417,14 +418,14 @@ def _may_act(row: Mapping[str, Any], opened: Mapping[str, Any], who: Identity, *
         if isinstance(attributes.get(key), str):
             raised_by.add(attributes[key])
     if who.is_agent:
-        if cancel and who.id == row["agent_id"]:
+        if cancel and same_person(who.id, row["agent_id"]):
             return
         raise EscalationError(
             f"{who.id} is an agent identity; agents never resolve tickets", code=codes.AGENT_CANNOT_REVIEW
         )
     if not who.is_reviewer:
         raise EscalationError(f"{who.id} does not have the reviewer role", code=codes.NOT_A_REVIEWER)
-    if who.id in raised_by:
+    if any(same_person(who.id, raiser) for raiser in raised_by):
         raise EscalationError(
             f"{who.id} cannot resolve a ticket raised by or on behalf of themselves", code=codes.SELF_APPROVAL
         )
