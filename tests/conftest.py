@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,27 @@ def pay(txn: str = "t1", amount: Any = 100, session: str = "s1", **extra: Any) -
 
 def fraud_check(txn: str = "t1", session: str = "s1") -> ToolCall:
     return ToolCall(tool="fraud_check", args={"transaction_id": txn}, session_id=session, agent=PAYER)
+
+
+def race(n: int, act: Callable[[int], object]) -> list[str]:
+    """Run ``act(i)`` on ``n`` threads released at once; each outcome is "won" or the code of the
+    Railguard error it raised, sorted."""
+    from guardrails.errors import RailguardError
+
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            act(i)
+            outcomes.append("won")
+        except RailguardError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)

@@ -24,7 +24,7 @@ from guardrails import Guard, LedgerError, PolicySet, SQLiteLedger, ToolCall, To
 from guardrails.errors import EscalationError
 from guardrails.escalation import EscalationQueue, EscalationSettings, TicketState, reviewer
 from guardrails.ledger import Event, FactsQuery, LedgerStore
-from tests.conftest import PAYMENTS, POLICIES, pay
+from tests.conftest import PAYMENTS, POLICIES, pay, race
 from tests.pg_cluster import Cluster, ClusterUnavailable, create_cluster
 from tests.test_escalation import POLICY  # payments above 1,000 escalate; max_calls budgets
 
@@ -356,23 +356,11 @@ def test_two_replicas_approving_one_ticket_at_once_one_wins(make_guard: Callable
     queues = [guard.queue, make_guard().queue]
     for round_ in range(3):
         ticket = escalated(guard, pay(txn=f"r{round_}", amount=5000))
-        barrier = threading.Barrier(6)
-        outcomes: list[str] = []
 
-        def act(i: int, ticket: str = ticket, barrier: threading.Barrier = barrier, out: list[str] = outcomes) -> None:
-            barrier.wait()
-            try:
-                queues[i % 2].approve(ticket, reviewer(f"r{i}"))
-                out.append("won")
-            except EscalationError as exc:
-                out.append(exc.code)
+        def act(i: int, ticket: str = ticket) -> None:
+            queues[i % 2].approve(ticket, reviewer(f"r{i}"))
 
-        threads = [threading.Thread(target=act, args=(i,)) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sorted(outcomes) == ["ticket_already_resolved"] * 5 + ["won"]
+        assert race(6, act) == ["ticket_already_resolved"] * 5 + ["won"]
         assert [e["type"] for e in guard.queue.get(ticket).trail].count("escalation_resolved") == 1
 
 
