@@ -36,6 +36,7 @@ from guardrails.ledger.base import (
     LedgerStore,
     SessionTx,
 )
+from guardrails.ledger.fact_keys import FactKeys, deployment_secret
 from guardrails.ledger.rows import utc_day
 from guardrails.ledger.scrubbing import Scrubbing, ScrubbingTx
 from guardrails.model import Checkpoint, Decision, Finding, ToolCall, ToolResult, Verdict
@@ -97,6 +98,7 @@ class Guard:
         # PII never rests in clear: a screener that can scrub cleans what the ledger stores.
         scrubbers = [s.scrub for s in self.screeners if isinstance(s, Scrubbing)]
         self._scrub: Callable[[Any], Any] | None = scrubbers[0] if scrubbers else None
+        self._fact_keys = FactKeys(secret=deployment_secret()) if self._scrub is not None else None
         self.limits = limits
         self.result_confidence_threshold = result_confidence_threshold
         self.output_confidence_threshold = output_confidence_threshold
@@ -122,7 +124,12 @@ class Guard:
     def _write(self, session_id: str) -> Iterator[SessionTx]:
         """The ledger's write transaction, with stored payloads scrubbed of PII when screening is on."""
         with self.ledger.session(session_id) as tx:
-            yield tx if self._scrub is None else ScrubbingTx(tx, self._scrub)
+            yield self._scrubbing(tx)
+
+    def _scrubbing(self, tx: SessionTx) -> SessionTx:
+        if self._scrub is None or self._fact_keys is None:
+            return tx
+        return ScrubbingTx(tx, self._scrub, self._fact_keys)
 
     def _run(self, checkpoint: Checkpoint) -> CheckpointRun:
         return CheckpointRun(checkpoint, self.clock, self.engine.revision, self.config_revision)
@@ -197,7 +204,8 @@ class Guard:
             # on meanwhile, else decide again inside the lock (the result is as if serial).
             judged: tuple[dict[str, Any], StageOutcome, float] | None = None
             if ok:
-                with self.ledger.read(call.session_id) as snapshot:
+                with self.ledger.read(call.session_id) as raw_snapshot:
+                    snapshot = self._scrubbing(raw_snapshot)
                     if snapshot.find_call(call.id) is None:
                         seen = snapshot.version()
                         judged = judge(snapshot)
@@ -542,8 +550,8 @@ class Guard:
         self.queue.decision_opened(decision)
         if not self.observers:
             return decision
-        if self._scrub is not None and context.get("input") is not None:
-            context = {**context, "input": self._scrub(context["input"])}
+        if self._scrub is not None and self._fact_keys is not None and context.get("input") is not None:
+            context = {**context, "input": self._scrub(self._fact_keys.storable(context["input"]))}
         self._observe("on_decision", decision, context)
         return decision
 

@@ -375,3 +375,43 @@ def test_the_core_knows_every_pii_action():
     from guardrails.stages.policy import PII_ACTION_NAMES
 
     assert tuple(ACTIONS) == PII_ACTION_NAMES
+
+
+@pytest.mark.parametrize("txn", [PII["email"], PII["iban"], "+44 20 7946 0958"])
+def test_a_pii_key_value_rests_as_a_digest_and_facts_still_work(guard, tmp_path, txn):
+    # The transaction id is PII: the fraud check's result is found by it, the second payment is a
+    # duplicate by it, and the ledger holds neither the value nor its compact form.
+    def pay(key: str, amount: int, session: str) -> ToolCall:
+        args = {"transaction_id": key, "amount": amount, "currency": "EUR", "recipient": "ACME-SUPPLIES-001"}
+        return ToolCall(tool="make_payment", args=args, session_id=session, agent=AGENT)
+
+    check = ToolCall(tool="fraud_check", args={"transaction_id": txn}, session_id="k", agent=AGENT)
+    assert guard.authorize(check).allowed
+    guard.check_result(ToolResult(call_id=check.id, session_id="k", output={"status": "passed", "score": 0.1}))
+    first = guard.authorize(pay(txn, amount=120, session="k"))
+    assert first.allowed, first.reasons
+    again = guard.authorize(pay(txn, amount=121, session="k"))
+    assert again.verdict is Verdict.DENY and "duplicate_payment" in again.codes
+    other = guard.authorize(pay("t-plain-77", amount=120, session="k"))
+    assert "fraud_check_required" in other.codes  # no check was made for that key
+    guard.close()
+    raw = (tmp_path / "screened.db").read_bytes()
+    wal = tmp_path / "screened.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert txn.encode() not in raw and txn.replace(" ", "").encode() not in raw
+    assert b"t-plain-77" in raw  # a key without PII stays readable for audits
+
+
+def test_fact_key_digests_are_keyed_by_the_deployment_key():
+    from guardrails.ledger.fact_keys import PREFIX, FactKeys
+
+    unkeyed, keyed = FactKeys(), FactKeys(secret=b"k" * 32)
+    email = PII["email"]
+    assert unkeyed.stored(email).startswith(PREFIX) and keyed.stored(email).startswith(PREFIX)
+    assert unkeyed.stored(email) != keyed.stored(email) != FactKeys(secret=b"j" * 32).stored(email)
+    assert keyed.stored(email) == keyed.stored(email)  # stable: facts are found again
+    assert keyed.stored("t-1001") == "t-1001" and keyed.stored(keyed.stored(email)) == keyed.stored(email)
+    stored, back = keyed.lookup([email, "t-1001"])
+    facts = {"results": {"fraud_check": {keyed.stored(email): {"status": "passed"}}}, "by_key": {}}
+    assert FactKeys.readable(facts, back)["results"]["fraud_check"] == {email: {"status": "passed"}}
+    assert set(stored) == {keyed.stored(email), "t-1001"}

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from guardrails.ledger.base import CallRecord, Event, FactsQuery, SessionTx
+from guardrails.ledger.fact_keys import FactKeys
 
 
 @runtime_checkable
@@ -21,19 +22,22 @@ class Scrubbing(Protocol):
     def scrub(self, payload: Any) -> Any: ...
 
 
-# The parts of an event payload that carry content; ids, hashes and fact keys stay as they are.
+# The parts of an event payload that carry content; ids and hashes stay as they are, and fact
+# keys holding PII become digests (``FactKeys``).
 _CONTENT = ("call", "decision", "input", "fact", "args", "output", "facts", "note")
 
 
 class ScrubbingTx:
     """A session transaction whose appended events have their content scrubbed first."""
 
-    def __init__(self, tx: SessionTx, scrub: Callable[[Any], Any]) -> None:
+    def __init__(self, tx: SessionTx, scrub: Callable[[Any], Any], keys: FactKeys) -> None:
         self._tx = tx
         self._scrub_payload = scrub
+        self._keys = keys
 
     def facts(self, query: FactsQuery) -> dict[str, Any]:
-        return self._tx.facts(query)
+        stored, back = self._keys.lookup(query.key_values)
+        return self._keys.readable(self._tx.facts(replace(query, key_values=stored)), back)
 
     def history(self, limit: int) -> list[dict[str, Any]]:
         return self._tx.history(limit)
@@ -51,5 +55,10 @@ class ScrubbingTx:
         return self._tx.reviews(binding, agent_id)
 
     def append(self, event: Event) -> int:
-        payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in event.payload.items()}
+        payload = dict(event.payload)
+        if isinstance(payload.get("key_value"), str):
+            payload["key_value"] = self._keys.stored(payload["key_value"])
+        if "input" in payload:
+            payload["input"] = self._keys.storable(payload["input"])
+        payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in payload.items()}
         return self._tx.append(replace(event, payload=payload))
