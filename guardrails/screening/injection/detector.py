@@ -28,6 +28,9 @@ from .rules import rule_score, scan
 
 CHANNELS: Final = ("user", "tool_output")
 MODEL_FILE: Final = "model.npz"
+#: Channels with a model of their own (trained on data the other channel's model was not, see
+#: docs/injection-model.md); any other channel uses ``MODEL_FILE``.
+CHANNEL_MODEL_FILES: Final = {"user": "model-user.npz"}
 THRESHOLDS_FILE: Final = "thresholds.json"
 ALLOW: Final = "allow"
 ESCALATE: Final = "escalate"
@@ -53,20 +56,25 @@ class Thresholds:
 
 
 _lock = threading.Lock()
-_shipped: tuple[HashedNgramModel, dict[str, Thresholds]] | None = None
+_shipped: tuple[dict[str, HashedNgramModel], dict[str, Thresholds]] | None = None
 
 
-def load_shipped() -> tuple[HashedNgramModel, dict[str, Thresholds]]:
-    """The packaged model and thresholds, read once per process."""
+def load_shipped() -> tuple[dict[str, HashedNgramModel], dict[str, Thresholds]]:
+    """The packaged models (per channel) and thresholds, read once per process."""
     global _shipped
     with _lock:
         if _shipped is None:
             package = resources.files(__package__)
-            with package.joinpath(MODEL_FILE).open("rb") as fh:
-                model = HashedNgramModel.load(fh)
+            models: dict[str, HashedNgramModel] = {}
+            for channel in CHANNELS:
+                name = CHANNEL_MODEL_FILES.get(channel, MODEL_FILE)
+                if not package.joinpath(name).is_file():
+                    name = MODEL_FILE
+                with package.joinpath(name).open("rb") as fh:
+                    models[channel] = HashedNgramModel.load(fh)
             raw = json.loads(package.joinpath(THRESHOLDS_FILE).read_text(encoding="utf-8"))
             thresholds = {ch: Thresholds(float(raw[ch]["escalate"]), float(raw[ch]["deny"])) for ch in CHANNELS}
-            _shipped = (model, thresholds)
+            _shipped = (models, thresholds)
         return _shipped
 
 
@@ -78,7 +86,8 @@ _EVIDENCE_WORDS = 6
 class InjectionDetector:
     """Screen a text for prompt injection; thread-safe, with an LRU cache of recent texts.
 
-    ``external`` adds a larger local model (see :mod:`.external`): its score is combined by
+    ``model`` scores every channel with one model; ``models`` gives one per channel; by default
+    the shipped ones (``CHANNEL_MODEL_FILES``). ``external`` adds a larger local model (see :mod:`.external`): its score is combined by
     ``max`` with ours, so it can only raise a verdict — the shipped thresholds were tuned
     without it.
     """
@@ -90,15 +99,18 @@ class InjectionDetector:
         thresholds: dict[str, Thresholds] | None = None,
         external: ExternalScorer | None = None,
         cache_size: int = 4096,
+        models: dict[str, HashedNgramModel] | None = None,
     ) -> None:
-        if model is None or thresholds is None:
-            shipped_model, shipped_thresholds = load_shipped()
-            model = model or shipped_model
+        if model is not None:
+            models = dict.fromkeys(CHANNELS, model)
+        if models is None or thresholds is None:
+            shipped_models, shipped_thresholds = load_shipped()
+            models = models or shipped_models
             thresholds = thresholds or shipped_thresholds
-        missing = set(CHANNELS) - set(thresholds)
+        missing = (set(CHANNELS) - set(thresholds)) | (set(CHANNELS) - set(models))
         if missing:
-            raise ValueError(f"thresholds missing for channels {sorted(missing)}")
-        self._model = model
+            raise ValueError(f"thresholds or models missing for channels {sorted(missing)}")
+        self._models = dict(models)
         self._thresholds = dict(thresholds)
         self._external = external
         # cache_size=0 turns the cache off (benchmarks, memory-tight workers).
@@ -128,7 +140,8 @@ class InjectionDetector:
     def _detect(self, text: str, channel: str) -> InjectionResult:
         norm = normalise(text)
         signals = scan(norm)
-        model_score = max((self._model.score(view) for view in (norm.text, *norm.decoded)), default=0.0)
+        model = self._models[channel]
+        model_score = max((model.score(view) for view in (norm.text, *norm.decoded)), default=0.0)
         # An n-gram model has next to no evidence in a few words ("hello" scored 0.86): when no
         # rule or normaliser signal fired either, shrink its score with the word count.
         words = len(norm.text.split(None, _EVIDENCE_WORDS))
