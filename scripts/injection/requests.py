@@ -17,7 +17,7 @@ import random
 
 from .sources import Example
 
-SOURCE = "generated-requests"
+SOURCE = "requests"
 
 ROLES = [
     "storyteller", "travel guide", "Spanish tutor", "math teacher", "career coach", "personal trainer",
@@ -158,11 +158,11 @@ def attack_request(r: random.Random) -> str:
 
 
 def generate_requests(seed: int, n_benign: int, n_attack: int, split: str) -> list[Example]:
-    """User-channel requests (and a few forwarded into tool outputs as chat messages)."""
+    """User-channel requests."""
     r = random.Random(seed)  # noqa: S311 - a reproducible data generator, not a secret
     rows = []
     for _ in range(n_benign):
-        rows.append(Example(benign_request(r), 0, "user" if r.random() < 0.8 else "tool_output", SOURCE, split))
+        rows.append(Example(benign_request(r), 0, "user", SOURCE, split))
     for _ in range(n_attack):
-        rows.append(Example(attack_request(r), 1, "user" if r.random() < 0.8 else "tool_output", SOURCE, split))
+        rows.append(Example(attack_request(r), 1, "user", SOURCE, split))
     return rows
