@@ -87,8 +87,9 @@ class InjectionDetector:
     """Screen a text for prompt injection; thread-safe, with an LRU cache of recent texts.
 
     ``model`` scores every channel with one model; ``models`` gives one per channel; by default
-    the shipped ones (``CHANNEL_MODEL_FILES``). ``external`` adds a larger local model (see :mod:`.external`): its score is combined by
-    ``max`` with ours, so it can only raise a verdict — the shipped thresholds were tuned
+    the shipped ones (``CHANNEL_MODEL_FILES``). ``external`` adds a larger local model (see
+    :mod:`.external`): its score is combined by ``max`` with ours, so it can only raise a
+    verdict — the shipped thresholds were tuned
     without it.
     """
 

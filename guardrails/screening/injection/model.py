@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,7 @@ _R_INV = _U64(pow(0x5BD1E9955BD1E995, -1, 1 << 64))
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+U64s = npt.NDArray[np.uint64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,69 +53,114 @@ class NgramPositions:
 
 
 def _bucket(h: npt.NDArray[np.uint64], salt: np.uint64, bits: int) -> Ints:
+    return _mix(h ^ salt, bits)
+
+
+def _mix(salted: npt.NDArray[np.uint64], bits: int) -> Ints:
+    # In place, and read back as int64 (the values fit): 2 array passes, not 4.
+    salted *= _MIX
+    salted >>= _U64(64 - bits)
+    return salted.view(np.int64)
+
+
+# Word characters, by code point: ASCII letters, digits and "_", and non-ASCII characters outside
+# the punctuation blocks (U+00A0-00BF, U+2000-206F, U+3000-303F, U+FF00-FF0F, U+FFFD).
+_WORD_CHAR = np.ones(0x110000, dtype=np.bool_)
+_WORD_CHAR[:128] = _ASCII_WORD
+for _low, _high in ((0xA0, 0xBF), (0x2000, 0x206F), (0x3000, 0x303F), (0xFF00, 0xFF0F), (0xFFFD, 0xFFFD)):
+    _WORD_CHAR[_low : _high + 1] = False
+
+
+def _powers(count: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """``R**i`` and ``R**-i`` modulo 2**64 for ``i < count``."""
     with np.errstate(over="ignore"):
-        return ((h ^ salt) * _MIX >> _U64(64 - bits)).astype(np.int64)
+        pows = np.cumprod(np.full(count, _R, dtype=np.uint64)) * _R_INV
+        inv_pows = np.cumprod(np.full(count, _R_INV, dtype=np.uint64)) * _R
+    return cast(U64s, pows), cast(U64s, inv_pows)
+
+
+# Powers for texts up to this long are computed once (2 MB): short texts were paying for two
+# cumulative products per score. Modular products are exact, so any prefix is the same numbers.
+_CACHED_POWERS = _powers(1 << 17)
 
 
 def _word_hashes(cps: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.uint64]]:
-    # Words are runs of ASCII letters, digits and "_" or of non-ASCII characters outside
-    # the punctuation blocks. Each word's hash is sum(c_j * R**(j - start)) mod 2**64, read
-    # off one prefix sum with R's inverse, so no Python loop runs per word.
-    is_word = np.where(cps < 128, _ASCII_WORD[np.minimum(cps, 127)], ~_is_punct_block(cps))
-    edges = np.diff(np.concatenate([[False], is_word, [False]]).astype(np.int8))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
+    # ``cps``: the padded text's code points. Words are runs of ASCII letters, digits and "_" or
+    # of non-ASCII characters outside the punctuation blocks. Each word's hash is
+    # sum(c_j * R**(j - start)) mod 2**64, read off one prefix sum with R's inverse, so no Python
+    # loop runs per word. The padding spaces are not word characters, so the changes of is_word
+    # alternate start, end, start, end...
+    changes = np.flatnonzero(np.diff(_WORD_CHAR[cps].view(np.int8))) + 1
+    starts, ends = changes[0::2], changes[1::2]
+    count = len(cps)
+    pows, inv_pows = _powers(count) if count > len(_CACHED_POWERS[0]) else (p[:count] for p in _CACHED_POWERS)
+    prefix = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(cps * pows, dtype=np.uint64)])
+    hashes = (prefix[ends] - prefix[starts]) * inv_pows[starts]
+    return starts, hashes
+
+
+@dataclass(frozen=True, slots=True)
+class _Ngrams:
+    """The hashed n-grams of a text padded with one space each side, by kind. ``chars`` holds the
+    buckets of the character n-grams, of each length in ``CHAR_NS`` in turn, in the order they
+    start (``char_counts`` of each length, as far as the text is long enough); ``unigrams`` and
+    ``bigrams`` those of the words and of each word with the next, starting at ``word_starts``."""
+
+    length: int
+    chars: Ints
+    char_counts: tuple[int, ...]
+    word_starts: Ints
+    unigrams: Ints
+    bigrams: Ints
+
+    def char_positions(self) -> Ints:
+        """Where each of ``chars`` starts."""
+        longest = np.arange(self.char_counts[0] if self.char_counts else 0, dtype=np.int64)
+        return np.concatenate([longest[:count] for count in self.char_counts]) if self.char_counts else longest
+
+
+def _ngrams(text: str) -> _Ngrams:
+    padded = f" {text} "
+    cps = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    length = len(cps)
+    counts = tuple(length - n + 1 for n in CHAR_NS if length - n + 1 > 0)
+    salted = np.empty(sum(counts), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        pows = np.cumprod(np.full(len(cps), _R, dtype=np.uint64)) * _R_INV  # R**i
-        inv_pows = np.cumprod(np.full(len(cps), _R_INV, dtype=np.uint64)) * _R  # R**-i
-        prefix = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(cps * pows, dtype=np.uint64)])
-        hashes = (prefix[ends] - prefix[starts]) * inv_pows[starts]
-    return starts.astype(np.int64), hashes
-
-
-def _is_punct_block(cps: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    block: npt.NDArray[np.bool_] = (
-        ((cps >= 0xA0) & (cps <= 0xBF))
-        | ((cps >= 0x2000) & (cps <= 0x206F))
-        | ((cps >= 0x3000) & (cps <= 0x303F))
-        | ((cps >= 0xFF00) & (cps <= 0xFF0F))
-        | (cps == 0xFFFD)
+        # The hash of an n-gram extends that of its (n-1)-gram prefix by one step, so each length
+        # starts from the previous one's hashes. 1-grams: c (that is, 0 * _PRIME + c). Each
+        # length's salted hashes go into one array, mixed into buckets together.
+        h, at = cps, 0
+        for n in range(2, max(CHAR_NS) + 1):
+            count = length - n + 1
+            if count <= 0:
+                break
+            h = h[:count] * _PRIME + cps[n - 1 : n - 1 + count]
+            if n in CHAR_NS:
+                np.bitwise_xor(h, _SALTS[n], out=salted[at : at + count])
+                at += count
+        word_starts, words = _word_hashes(cps)
+        bigrams = words[:-1] * _PRIME + words[1:]
+    return _Ngrams(
+        length,
+        _mix(salted, CHAR_BITS),
+        counts,
+        word_starts,
+        _bucket(words, _SALTS[101], WORD_BITS),
+        _bucket(bigrams, _SALTS[102], WORD_BITS),
     )
-    return block
 
 
 def ngram_positions(text: str) -> NgramPositions:
     """Hash the n-grams of an already-normalised (casefolded) text."""
-    padded = f" {text} "
-    cps = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-    length = len(padded)
-    char_pos: list[Ints] = []
-    char_idx: list[Ints] = []
-    with np.errstate(over="ignore"):
-        # The hash of an n-gram extends that of its (n-1)-gram prefix by one step, so each length
-        # starts from the previous one's hashes (the same uint64 operations in the same order).
-        h = np.zeros(length, dtype=np.uint64)
-        for k in range(max(CHAR_NS)):
-            count = length - k
-            if count <= 0:
-                break
-            h = h[:count] * _PRIME + cps[k : k + count]
-            n = k + 1
-            if n in CHAR_NS:
-                char_pos.append(np.arange(count, dtype=np.int64))
-                char_idx.append(_bucket(h, _SALTS[n], CHAR_BITS))
-    wp, wh = _word_hashes(cps)
-    with np.errstate(over="ignore"):
-        bigrams = wh[:-1] * _PRIME + wh[1:]
-    word_pos = np.concatenate([wp, wp[:-1]]) if len(wp) else wp
-    word_idx = np.concatenate([_bucket(wh, _SALTS[101], WORD_BITS), _bucket(bigrams, _SALTS[102], WORD_BITS)])
+    grams = _ngrams(text)
+    wp = grams.word_starts
     empty = np.zeros(0, dtype=np.int64)
     return NgramPositions(
-        length=length,
-        char_pos=np.concatenate(char_pos) if char_pos else empty,
-        char_idx=np.concatenate(char_idx) if char_idx else empty,
-        word_pos=word_pos,
-        word_idx=word_idx.astype(np.int64) if len(word_idx) else empty,
+        length=grams.length,
+        char_pos=grams.char_positions(),
+        char_idx=grams.chars,
+        word_pos=np.concatenate([wp, wp[:-1]]) if len(wp) else wp,
+        word_idx=np.concatenate([grams.unigrams, grams.bigrams]) if len(wp) else empty,
     )
 
 
@@ -185,23 +231,47 @@ class HashedNgramModel:
         )
 
     def window_logits(self, text: str) -> Floats:
-        pos = ngram_positions(text)
-        starts = window_starts(pos.length)
-        ends = np.minimum(starts + WINDOW, pos.length)
+        grams = _ngrams(text)
+        length = grams.length
+        starts = window_starts(length)
+        ends = np.minimum(starts + WINDOW, length)
         logits = np.full(len(starts), self._bias)
-        for positions, idx, table in (
-            (pos.char_pos, pos.char_idx, self._char),
-            (pos.word_pos, pos.word_idx, self._word),
-        ):
-            if not len(idx):
-                continue
-            sums = np.concatenate([[0.0], np.cumsum(np.bincount(positions, weights=table[idx], minlength=pos.length))])
-            counts = np.concatenate([[0], np.cumsum(np.bincount(positions, minlength=pos.length))])
-            n = counts[ends] - counts[starts]
-            logits += (sums[ends] - sums[starts]) / np.sqrt(np.maximum(n, 1))
+        # Character n-grams, then words, as training's rows list them: each family's weights
+        # are summed per window and scaled by 1/sqrt(n), n the family's n-grams in the window.
+        if grams.char_counts:
+            logits += self._char_terms(grams, starts, ends)
+        if len(grams.word_starts):
+            logits += self._word_terms(grams, starts, ends)
         return logits
+
+    def _char_terms(self, grams: _Ngrams, starts: Ints, ends: Ints) -> Floats:
+        # Per start position, the weights of its 3-, 4- and 5-gram, added in that order.
+        weights = cast(Floats, np.bincount(grams.char_positions(), self._char[grams.chars], grams.length))
+        # The n-grams of each length start at 0, 1, ... count - 1.
+        counts = np.array(grams.char_counts)
+        n = (np.minimum(ends[:, None], counts) - np.minimum(starts[:, None], counts)).sum(axis=1)
+        terms: Floats = _window_sums(weights, starts, ends) / np.sqrt(np.maximum(n, 1))
+        return terms
+
+    def _word_terms(self, grams: _Ngrams, starts: Ints, ends: Ints) -> Floats:
+        # Per word start, the weight of the word, then of the bigram it begins (all but the last).
+        word_starts = grams.word_starts
+        weights = np.zeros(grams.length)
+        weights[word_starts] += self._word[grams.unigrams]
+        weights[word_starts[:-1]] += self._word[grams.bigrams]
+        first, last = np.searchsorted(word_starts, starts), np.searchsorted(word_starts, ends)
+        bigram_count = len(word_starts) - 1
+        n = (last - first) + (np.minimum(last, bigram_count) - np.minimum(first, bigram_count))
+        terms: Floats = _window_sums(weights, starts, ends) / np.sqrt(np.maximum(n, 1))
+        return terms
 
     def score(self, text: str) -> float:
         """Probability that ``text`` (normalised) carries an injection, from its worst window."""
-        top = float(np.max(self.window_logits(text)))
-        return float(1.0 / (1.0 + np.exp(-np.clip(top, -40.0, 40.0))))
+        top = float(self.window_logits(text).max())
+        return float(1.0 / (1.0 + np.exp(-min(max(top, -40.0), 40.0))))
+
+
+def _window_sums(weights: Floats, starts: Ints, ends: Ints) -> Floats:
+    """The sum of ``weights[start:end]`` per window, off one cumulative sum (summed in order)."""
+    sums: Floats = np.concatenate([[0.0], np.cumsum(weights)])
+    return sums[ends] - sums[starts]

@@ -97,11 +97,20 @@ _HIDDEN_KEYWORD = re.compile(
 )
 _TAG_START = re.compile(r"<[a-z]", re.IGNORECASE)
 _TAG_END = re.compile(r"[^>]{0,500}>")
+# Every keyword holds one of these words, in any case. The keyword regex tries its branches at
+# every character (~150 ns each, a lookahead defeats the engine's skipping); text.lower() and
+# ``in`` rule most texts out at ~5 ns a character. Beyond ASCII, the regex's ignore-case also
+# matches U+0130 and U+0131 (dotted capital, dotless small i) to "i" and U+017F (long s) to "s",
+# which lower() does not: a text holding one of those goes to the regex.
+_HIDDEN_WORDS = ("hidden", "display", "visibility", "font-size", "opacity", "color")
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f")
 
 
 def _hides_text(text: str) -> bool:
     """True when a keyword sits inside a tag: ``<`` + letter, then at most 500 characters without
     ``>`` up to the keyword, and at most 500 more before the tag's ``>``."""
+    if not _may_hold_hidden_keyword(text):
+        return False
     for found in _HIDDEN_KEYWORD.finditer(text):
         start, end = found.start(), found.start() + len(found[1])
         low = max(0, start - 502)  # "<", a letter, then up to 500 characters
@@ -109,6 +118,14 @@ def _hides_text(text: str) -> bool:
         if _TAG_START.search(text, low, start) and _TAG_END.match(text, end):
             return True
     return False
+
+
+def _may_hold_hidden_keyword(text: str) -> bool:
+    """False when no keyword can match: no word of ``_HIDDEN_WORDS``, in any case."""
+    if not text.isascii() and any(char in text for char in _FOLDS_TO_ASCII):
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _HIDDEN_WORDS)
 
 
 _TAG = re.compile(r"</?[a-z][a-z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>", re.IGNORECASE)
@@ -133,6 +150,9 @@ _ROT13 = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
 )
 _SPACES = re.compile(r"[ \t\f\v]+")
+# Without tabs, form feeds or vertical tabs, only runs of two or more spaces change: found from
+# their literal "  " (the engine's fast search), not from every space (~50 ns each).
+_SPACE_RUNS = re.compile(r"   *")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +211,10 @@ def _translate_ascii(text: str, table: bytes) -> str:
 def _collapse_spaces(text: str) -> str:
     # Runs of spaces and tabs become one space. A lone space is left as it is, so a text with
     # neither a double space nor a tab, form feed or vertical tab skips the regex (one match a word).
-    if "  " in text or "\t" in text or "\f" in text or "\v" in text:
+    if "\t" in text or "\f" in text or "\v" in text:
         return _SPACES.sub(" ", text)
+    if "  " in text:
+        return _SPACE_RUNS.sub(" ", text)
     return text
 
 
@@ -278,9 +300,10 @@ def _decode_chunks(text: str, signals: list[str]) -> tuple[str, ...]:
 
 
 def _decode_level(text: str, depth: int, found: list[str], signals: list[str], budget: list[int]) -> None:
+    runs = _Runs.of(text)
     chunks = 0
     for kind, candidates, decoder in _DECODERS:
-        for raw in candidates(text):
+        for raw in candidates(runs):
             if budget[0] <= 0 or chunks >= MAX_CHUNKS:
                 return
             chunks += 1
@@ -297,25 +320,39 @@ def _decode_level(text: str, depth: int, found: list[str], signals: list[str], b
             _decode_level(plain, depth + 1, found, signals, budget)
 
 
-def _regex_chunks(pattern: re.Pattern[str]) -> Callable[[str], Iterator[str]]:
-    # Only whitespace-free runs of 16+ characters can hold a chunk: str.split finds them in
-    # C, so the regex runs on a few long tokens instead of at every position of the text.
-    def chunks(text: str) -> Iterator[str]:
-        for token in text.split():
-            if len(token) >= 16:
-                yield from (m.group(0) for m in pattern.finditer(token))
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """The whitespace-free runs of a text, where encoded chunks are looked for (a chunk never
+    spans whitespace). str.split finds them in one C pass; a regex with an unbounded prefix
+    would retry every start of a long run."""
+
+    text: str
+    runs: list[str]
+    # The runs of 16+ characters (the shortest base64 or hex chunk), joined by spaces: a space
+    # ends a chunk as the end of its run did, so one regex pass over this finds, in order, the
+    # chunks of every run (one search per run cost ~1.5 us each, in Python).
+    long_runs: str
+
+    @classmethod
+    def of(cls, text: str) -> _Runs:
+        runs = text.split()
+        return cls(text, runs, " ".join(run for run in runs if len(run) >= 16))
+
+
+def _regex_chunks(pattern: re.Pattern[str]) -> Callable[[_Runs], Iterator[str]]:
+    def chunks(runs: _Runs) -> Iterator[str]:
+        return (m.group(0) for m in pattern.finditer(runs.long_runs))
 
     return chunks
 
 
-def _url_chunks(text: str) -> Iterator[str]:
-    # Whole whitespace-free runs holding three or more %XX escapes. str.split is one C pass;
-    # a regex with an unbounded prefix would retry every start position of a long run.
-    if "%" not in text:
+def _url_chunks(runs: _Runs) -> Iterator[str]:
+    # Whole whitespace-free runs holding three or more %XX escapes.
+    if "%" not in runs.text:
         return
-    for token in text.split():
-        if token.count("%") >= 3 and len(_PERCENT.findall(token[:MAX_CHUNK_CHARS])) >= 3:
-            yield token
+    for run in runs.runs:
+        if run.count("%") >= 3 and len(_PERCENT.findall(run[:MAX_CHUNK_CHARS])) >= 3:
+            yield run
 
 
 def _as_text(data: bytes) -> str | None:
@@ -359,7 +396,7 @@ def _from_url(chunk: str) -> str | None:
     return _as_text(unquote_to_bytes(chunk))
 
 
-_DECODERS: tuple[tuple[str, Callable[[str], Iterator[str]], Callable[[str], str | None]], ...] = (
+_DECODERS: tuple[tuple[str, Callable[[_Runs], Iterator[str]], Callable[[str], str | None]], ...] = (
     ("base64", _regex_chunks(_BASE64), _from_base64),
     ("hex", _regex_chunks(_HEX), _from_hex),
     ("url", _url_chunks, _from_url),

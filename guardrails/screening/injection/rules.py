@@ -8,14 +8,22 @@ Weights were set by hand against the benign tool outputs in the training set: a 
 that fires on an email asking its reader to "ignore the previous message" is too broad.
 Obfuscation signals from the normaliser (``homoglyphs``, ``hidden_markup``...) carry
 small weights: hiding text is suspicious, but the content decides.
+
+Rules are matched through an index (see ``Trigger``): each pattern is read once, at import,
+for the literal texts its matches open with and the whole words those texts hold; per view,
+one C-speed pass collects the view's words, and a pattern is tried only where one of its
+opening texts occurs, in a view that holds their words. ``Rule.pattern`` stays the reference:
+the equivalence tests check ``Rule.matches`` against it on every view of every pinned sample.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from re import _constants as _sre  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
+from typing import Any, Final
 
 from .normalise import Normalised
 
@@ -42,13 +50,236 @@ _NOT_TARGET = (
     r"(?!\s+(?:field|template|file|box|text ?box)s?\b|\s+(?:in|of) this (?:guide|manual"
     r"|readme|policy)\b|\s+on the (?:label|screen|box|package)\b)"
 )
-# A letter next to a leetspeak digit or symbol ("1gn0re"): only then is the leet view read.
-_MIXED_LEET = re.compile(r"[a-z][013457@$|]|[013457@$|][a-z]")
+# A leetspeak digit or symbol next to a letter ("1gn0re"): only then is the leet view read. Found
+# from the symbol (a class the engine skips to), the letter looked for either side: the form
+# "[a-z][013457@$|]|[013457@$|][a-z]" tried both branches at every character (~45 ns each).
+_MIXED_LEET = re.compile(r"[013457@$|](?:(?<=[a-z].)|(?=[a-z]))")
 
 
-# How line-start patterns ("^\s*" + body) are searched: see _matches_at_line_start.
+# -- where a pattern can match -------------------------------------------------------------
+# Searching each pattern over each view cost ~45 searches per view, most at ~15 ns a character
+# (a pattern that opens with one of a few words): ~2 ms per 10 KB view. Now a pattern is tried
+# only at the occurrences (str.find) of the texts its matches open with ("ignore", "you are dan",
+# "<|im_start|>"), and only in a view that holds words those matches must hold: "you are dan" is
+# not looked for in a view without the word "dan".
+
+# Words most English texts (or tool outputs) hold: a trigger needing one of them, or filed under
+# one, would be tried on most views.
+_COMMON_WORDS = frozenset(
+    b"a an the this that these to of in on at for from with by as and or not no do is are be will can you your"
+    b" we it all any every new now what if user users mode data file text email message system input".split()
+)
+
+# Bytes that are part of a word; every other byte (punctuation, spaces, any byte of a non-ASCII
+# character) ends one. A pattern's whole words (letters, digits, "_" between two non-word
+# characters or boundaries) are then whole words of this split of any view it matches in.
+_WORD_BYTES = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
+_WORD_BREAKS = bytes(byte if byte in _WORD_BYTES else 0x20 for byte in range(256))
+# In an opening text, a zero-width boundary (\b, ^, $): the characters either side of it are
+# not both word characters, so it ends a word as a space would.
+_BOUNDARY = "\0"
+# An opening text is expanded through alternations and optional parts; past this many
+# variants the expansion stops (the texts stay valid openings, only shorter).
+_MAX_OPENINGS = 256
+
+
+def view_words(view: str) -> frozenset[bytes]:
+    """The words of ``view`` as rules see them: runs of ASCII letters, digits and "_"."""
+    return frozenset(view.encode("utf-8", "surrogatepass").translate(_WORD_BREAKS).split())
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Where one pattern can match: at an occurrence of ``head`` (every match that opens with it
+    starts with it), in a view that holds a word of each of ``needs``. A ``line_start`` pattern is
+    the body of a ``^\\s*`` one: it matches where the whitespace after a line start ends."""
+
+    head: str
+    needs: tuple[frozenset[bytes], ...]
+    pattern: re.Pattern[str]
+    line_start: bool
+
+    def fires(self, view: str, words: frozenset[bytes]) -> bool:
+        """Whether the pattern matches in ``view`` (whose ``view_words`` are ``words``)."""
+        for need in self.needs:
+            if words.isdisjoint(need):
+                return False
+        # A step per occurrence, in Python, until that would cost more than the engine's own
+        # scan of the rest (a megabyte of "#" is a million occurrences).
+        patience = _PATIENCE + len(view) // 32
+        at = view.find(self.head)
+        while at >= 0:
+            if self.pattern.match(view, at) and (not self.line_start or _opens_line(view, at)):
+                return True
+            patience -= 1
+            if not patience:
+                return self._matches_from(view, at)
+            at = view.find(self.head, at + 1)
+        return False
+
+    def _matches_from(self, view: str, at: int) -> bool:
+        if self.line_start:
+            return _matches_at_line_start(self.pattern, view)
+        return self.pattern.search(view, at) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A text that matches of a pattern (or of a part of it) open with; zero-width boundaries
+    are marked ``_BOUNDARY``."""
+
+    text: str
+
+    @property
+    def literal(self) -> str:
+        return self.text.replace(_BOUNDARY, "")
+
+    @property
+    def words(self) -> list[bytes]:
+        """The whole words of the text, in order: those with a word break on both sides inside it."""
+        split = self.text.replace(_BOUNDARY, " ").encode("utf-8", "surrogatepass").translate(_WORD_BREAKS)
+        words = split.split()
+        if words and not split.startswith(b" "):
+            words = words[1:]  # may be the tail of a longer word
+        if words and not split.endswith(b" "):
+            words = words[:-1]  # may go on
+        return words
+
+
+# Opening texts are grouped by the first four characters of their first word: "agent" and
+# "agents", "http" and "https" share one head, looked for once.
+_FIRST_WORD = re.compile(r"[A-Za-z0-9_]{1,4}|.", re.DOTALL)
+
+
+def _triggers(rule: str, pattern: str, *, line_start: bool = False) -> list[Trigger]:
+    """The triggers of one pattern: its opening texts grouped by how their first word starts,
+    each group needing its own words and those of the pattern's later parts."""
+    compiled = re.compile(pattern, re.MULTILINE)
+    openings, *later_parts = _parts(_parser.parse(pattern).data)
+    if any(not opening.literal for opening in openings):
+        raise ValueError(f"rule {rule}: a pattern must open with literal text: {pattern!r}")
+    later = [need for part in later_parts for need in _needs(part)]
+    groups: dict[str, list[_Opening]] = {}
+    for opening in openings:
+        first = _FIRST_WORD.match(opening.literal)
+        assert first is not None  # the literal is not empty
+        groups.setdefault(first[0], []).append(opening)
+    triggers = []
+    for group in groups.values():
+        needs = _fewest({*_needs(group), *later})
+        triggers.append(Trigger(_common_prefix([o.literal for o in group]), needs, compiled, line_start))
+    return triggers
+
+
+def _common_prefix(texts: list[str]) -> str:
+    first, last = min(texts), max(texts)  # what all share, the least and the greatest share
+    return first[: next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))]
+
+
+def _needs(openings: list[_Opening]) -> list[frozenset[bytes]]:
+    """Sets of words a view holds one of, if a match opens with one of ``openings``: the rarest
+    whole word of each text, the next rarest of each... as far as every text has one."""
+    ranked = [sorted(set(opening.words), key=_commonness) for opening in openings]
+    return [frozenset(words[k] for words in ranked) for k in range(min(map(len, ranked)))]
+
+
+def _commonness(word: bytes) -> tuple[bool, int, bytes]:
+    """Orders words from the least likely in a benign view: not a common word, then the longest."""
+    return (word in _COMMON_WORDS, -len(word), word)
+
+
+def _fewest(needs: set[frozenset[bytes]]) -> tuple[frozenset[bytes], ...]:
+    """``needs`` without those that hold another (met whenever that one is), in a stable order."""
+    return tuple(sorted((need for need in needs if not any(other < need for other in needs)), key=sorted))
+
+
+def _parts(items: list[tuple[Any, Any]]) -> Iterator[list[_Opening]]:
+    """The opening texts of a parsed pattern, then of each part that follows a stretch that no
+    text describes (``[^.\\n]{0,40}?``...): every match holds one text of every part."""
+    start = 0
+    while start < len(items):
+        texts, used = _openings(items[start:])
+        yield [_Opening(text) for text, _ in texts]
+        start += used
+
+
+def _openings(items: list[tuple[Any, Any]]) -> tuple[list[tuple[str, bool]], int]:
+    """``(text, whole)`` pairs: every match of the parsed sequence ``items`` opens with one of the
+    texts; ``whole`` when the text is all the sequence matched (so what follows may extend it).
+    Then how many of ``items`` the texts account for (at least one)."""
+    texts = [("", True)]
+    for used, (op, arg) in enumerate(items, 1):
+        after = _item_openings(op, arg)
+        extended = [(text + more, whole_more) for text, whole in texts if whole for more, whole_more in after]
+        if len(extended) > _MAX_OPENINGS:
+            return [(text, False) for text, _ in texts], used
+        texts = [(text, whole) for text, whole in texts if not whole] + extended
+        if not any(whole for _, whole in texts):
+            return texts, used
+    return texts, len(items)
+
+
+def _item_openings(op: Any, arg: Any) -> list[tuple[str, bool]]:
+    # The few regex items rule patterns open with; anything else ends the opening text there.
+    if op is _sre.LITERAL:
+        return [(chr(arg), True)]
+    if op is _sre.AT:
+        return [("", True)] if arg is _sre.AT_NON_BOUNDARY else [(_BOUNDARY, True)]
+    if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+        return [("", True)]  # zero-width, and says nothing certain about the text
+    if op is _sre.SUBPATTERN and not arg[1] and not arg[2]:  # a group without inline flags
+        return _openings(arg[3].data)[0]
+    if op is _sre.BRANCH:
+        return [opening for branch in arg[1] for opening in _openings(branch.data)[0]]
+    if op is _sre.IN and len(arg) <= 8 and all(kind is _sre.LITERAL for kind, _ in arg):
+        return [(chr(char), True) for _, char in arg]
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
+        low, high, body = arg
+        inner = _openings(body.data)[0]
+        if high == 1:
+            return ([("", True)] if low == 0 else []) + inner
+        if low >= 1:
+            return [(text, False) for text, _ in inner]
+    return [("", False)]
+
+
+def _opens_line(view: str, at: int) -> bool:
+    """Whether ``^\\s*`` (multiline) can end at ``at``: the whitespace right before it holds a
+    line break or runs back to the start of the view.
+
+    Read backwards over that whitespace only (in chunks, doubling), so the candidates of one view
+    read each character at most once: as a regex, "^\\s*#" read a whole run of whitespace again
+    from every newline in it (a text of 40,000 newlines and a "#" took minutes).
+    """
+    end, size = at, 64
+    while end > 0:
+        start = max(0, end - size)
+        chunk = view[start:end]
+        visible = len(chunk.rstrip())
+        if chunk.find("\n", visible) >= 0:
+            return True
+        if visible:
+            return False
+        end, size = start, size * 2
+    return True
+
+
+def _matches_at_line_start(body: re.Pattern[str], view: str) -> bool:
+    # "^\s*" + body, where body starts with a visible character, matches at a line start q iff
+    # body matches where the whitespace run from q ends: "\s*" can stop nowhere else. Every line
+    # start inside one run of whitespace leads to the same place, so each run is tried once.
+    start = _LEADING_SPACE.match(view)
+    if start is not None and body.match(view, start.end()):
+        return True
+    return any(body.match(view, m.end()) for m in _NEWLINE_AND_SPACE.finditer(view))
+
+
 _LEADING_SPACE = re.compile(r"\s*")
 _NEWLINE_AND_SPACE = re.compile(r"\n\s*")
+# Occurrences of a head tried one by one before the rest of the view is left to the regex engine.
+_PATIENCE = 64
+
+
 # A line-start body must begin with a character that is not whitespace: "#", an optional "["
 # before a group of words, or a group of words (that group not optional).
 _VISIBLE_START = re.compile(r"#(?![?*]|\{0)|(?:\\\[\?)?\(\?:[a-z](?:[a-z ]|\|(?=[a-z]))*\)(?![?*{])")
@@ -57,83 +288,49 @@ _VISIBLE_START = re.compile(r"#(?![?*]|\{0)|(?:\\\[\?)?\(\?:[a-z](?:[a-z ]|\|(?=
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A named attack pattern. ``pattern`` is the whole rule as one regex (the reference);
-    ``matches`` answers the same question as ``pattern.search`` faster (see ``_rule``)."""
+    ``matches`` answers the same question as ``pattern.search`` faster, through ``triggers``."""
 
     name: str
     weight: float
     anchors: tuple[str, ...]
     pattern: re.Pattern[str]
-    word_patterns: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
-    plain_patterns: tuple[re.Pattern[str], ...]
-    line_bodies: re.Pattern[str] | None
+    triggers: tuple[Trigger, ...]
 
-    def matches(self, view: str) -> bool:
-        """Whether ``pattern`` matches anywhere in ``view``."""
-        if not any(a in view for a in self.anchors):
+    def matches(self, view: str, words: frozenset[bytes] | None = None) -> bool:
+        """Whether ``pattern`` matches anywhere in ``view`` (``words``: its ``view_words``, if known)."""
+        if words is None:
+            words = view_words(view)
+        if not any(trigger.fires(view, words) for trigger in self.triggers):
             return False
-        if any(_matches_at_word_start(fast, exact, view) for fast, exact in self.word_patterns):
-            return True
-        if any(p.search(view) for p in self.plain_patterns):
-            return True
-        return self.line_bodies is not None and _matches_at_line_start(self.line_bodies, view)
+        # The anchors were a prefilter (every match holds one); still asked, after, so the answer
+        # stays the reference's whatever a future pattern holds.
+        return any(a in view for a in self.anchors)
 
 
 def _rule(name: str, anchors: str | tuple[str, ...], weight: float, *patterns: str) -> Rule:
-    # The anchors are literals one of which every match contains: ``in`` finds them at memory
-    # speed, so the regexes run only on texts that have one. Then each pattern is searched
-    # on its own, in the form the regex engine scans fastest (measured on 10 KB of prose:
-    # ~30 ns a character for a pattern that starts with "\b" or "^", whatever follows, against
-    # ~1 ns for one that starts with a literal and ~10 ns with a few possible first letters).
-    # One alternation of them all cost the sum of its parts: the engine tries every branch at
-    # every position.
-    word: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
-    plain: list[re.Pattern[str]] = []
+    # "^\s*" + body matches at a line start iff body matches where the whitespace after that
+    # line start ends (see _opens_line); so the body must open with a visible character. A rule's
+    # bodies are searched as one alternation: a head they share ("system") is looked for once.
+    triggers: list[Trigger] = []
     bodies: list[str] = []
     for p in patterns:
-        if p.startswith(r"\b"):
-            word.append((re.compile(p[2:], re.MULTILINE), re.compile(p, re.MULTILINE)))
-        elif p.startswith(r"^\s*"):
+        if p.startswith(r"^\s*"):
             if not _VISIBLE_START.match(p[4:]):
                 raise ValueError(f"rule {name}: a line-start pattern must go on with a visible character: {p!r}")
             bodies.append(p[4:])
         else:
-            plain.append(re.compile(p, re.MULTILINE))
-    line_bodies = re.compile("|".join(f"(?:{b})" for b in bodies), re.MULTILINE) if bodies else None
+            triggers += _triggers(name, p)
+    if bodies:
+        body = "|".join(f"(?:{b})" for b in bodies)
+        triggers += _triggers(name, body, line_start=True)
     return Rule(
         name,
         weight,
         # Anchors are "|"-separated, or a tuple when one of them holds a "|".
         anchors if isinstance(anchors, tuple) else tuple(anchors.split("|")),
         re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE),
-        tuple(word),
-        tuple(plain),
-        line_bodies,
+        tuple(triggers),
     )
-
-
-def _matches_at_word_start(fast: re.Pattern[str], exact: re.Pattern[str], view: str) -> bool:
-    # ``fast`` is ``exact`` without its leading "\b", so it matches wherever ``exact`` does (and
-    # a few places more: "use" inside "because"); the engine finds its candidates by their first
-    # letters. Each candidate is confirmed with ``exact`` at that position, in the whole view
-    # (so "\b" still sees the character before it).
-    pos = 0
-    while (m := fast.search(view, pos)) is not None:
-        if exact.match(view, m.start()):
-            return True
-        pos = m.start() + 1
-    return False
-
-
-def _matches_at_line_start(bodies: re.Pattern[str], view: str) -> bool:
-    # "^\s*" + body, where body starts with a visible character, matches at a line start q iff
-    # body matches where the whitespace run from q ends: "\s*" can stop nowhere else. Every line
-    # start inside one run of whitespace leads to the same place, so each run is tried once.
-    # Searched as a regex, "^\s*#" read the whole run again from every newline in it: a text of
-    # 40,000 newlines and a "#" took minutes.
-    start = _LEADING_SPACE.match(view)
-    if start is not None and bodies.match(view, start.end()):
-        return True
-    return any(bodies.match(view, m.end()) for m in _NEWLINE_AND_SPACE.finditer(view))
 
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -284,9 +481,59 @@ SIGNAL_WEIGHTS: Final[dict[str, float]] = {
 }
 
 
+class _TriggerIndex:
+    """Every rule's triggers, filed under a word they need: a view tries only the triggers filed
+    under its words (found by one set intersection) and the few that need no word."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._filed: dict[bytes, list[tuple[int, int, Trigger]]] = {}
+        self._unfiled: list[tuple[int, int, Trigger]] = []
+        number = 0
+        for index, rule in enumerate(rules):
+            for trigger in rule.triggers:
+                entry = (index, number, trigger)
+                number += 1
+                words = _filing_words(trigger.needs)
+                for word in words:
+                    self._filed.setdefault(word, []).append(entry)
+                if not words:
+                    self._unfiled.append(entry)
+        self._keys = frozenset(self._filed)
+
+    def firing(self, view: str, words: frozenset[bytes], rules: Container[int]) -> set[int]:
+        """Which of ``rules`` (indices) have a trigger that fires in ``view``, whose words are ``words``."""
+        fired: set[int] = set()
+        tried: set[int] = set()  # a trigger filed under several words is tried once
+        for key in words & self._keys:
+            for index, number, trigger in self._filed[key]:
+                if index in rules and index not in fired and number not in tried:
+                    tried.add(number)
+                    if trigger.fires(view, words):
+                        fired.add(index)
+        for index, _, trigger in self._unfiled:
+            if index in rules and index not in fired and trigger.fires(view, words):
+                fired.add(index)
+        return fired
+
+
+def _filing_words(needs: tuple[frozenset[bytes], ...]) -> frozenset[bytes]:
+    """Words to file a trigger under, one of which every view it can fire in holds: the need
+    with the fewest and least common words. Empty for a trigger that needs no word."""
+    return min(needs, key=lambda need: (len(need & _COMMON_WORDS), len(need), sorted(need)), default=frozenset())
+
+
+_INDEX: Final = _TriggerIndex(RULES)
+
+
 def match_rules(view: str, skip: Container[str] = ()) -> list[str]:
     """Names of the rules that match one view of a text, in rule order (``skip``: already known)."""
-    return [rule.name for rule in RULES if rule.name not in skip and rule.matches(view)]
+    open_rules = {index for index, rule in enumerate(RULES) if rule.name not in skip}
+    if not open_rules:
+        return []
+    fired = _INDEX.firing(view, view_words(view), open_rules)
+    # Every match holds one of its rule's anchors; checked after, for the rare rule that fired,
+    # it keeps the answer of the reference (anchors, then the whole-rule regex) by construction.
+    return [RULES[i].name for i in sorted(fired) if any(a in view for a in RULES[i].anchors)]
 
 
 def scan(norm: Normalised) -> tuple[str, ...]:
@@ -322,7 +569,8 @@ def _leet_lines(text: str, deleet: str) -> str:
     """
     spans: list[tuple[int, int]] = []
     pos, n = 0, len(text)
-    while pos < n:
+    covered = 0  # characters in spans; past half the text, the whole view is read
+    while pos < n and covered <= n // 2:
         m = _MIXED_LEET.search(text, pos)
         if m is None:
             break
@@ -332,11 +580,13 @@ def _leet_lines(text: str, deleet: str) -> str:
         end = n if end < 0 else text.find("\n", end + 1)  # one line after
         end = n if end < 0 else end
         if spans and start <= spans[-1][1]:
+            covered += end - spans[-1][1]
             spans[-1] = (spans[-1][0], end)
         else:
+            covered += end - start
             spans.append((start, end))
         pos = end + 1
-    if sum(b - a for a, b in spans) > n // 2:
+    if covered > n // 2:
         return deleet
     return "\n.\n".join(deleet[a:b] for a, b in spans)
 

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from typing import Final
 
@@ -75,20 +76,20 @@ IBAN_LENGTHS: Final[dict[str, int]] = {
 }  # fmt: skip
 
 
+_IBAN_CHARS: Final = re.compile(r"[0-9A-Z]+")
+# Letters count as two digits (A=10 ... Z=35).
+_IBAN_LETTER_DIGITS: Final = str.maketrans({chr(code): str(code - 55) for code in range(ord("A"), ord("Z") + 1)})
+
+
 def iban_valid(compact: str) -> bool:
     """True for an upper-case IBAN without spaces whose country length and mod-97 check hold."""
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
-    remainder = 0
-    for char in compact[4:] + compact[:4]:
-        # Letters count as two digits (A=10 ... Z=35), folded in as we go.
-        if "0" <= char <= "9":
-            remainder = (remainder * 10 + ord(char) - 48) % 97
-        elif "A" <= char <= "Z":
-            remainder = (remainder * 100 + ord(char) - 55) % 97
-        else:
-            return False
-    return remainder == 1
+    rearranged = compact[4:] + compact[:4]
+    if not _IBAN_CHARS.fullmatch(rearranged):
+        return False
+    # The number the letters and digits spell, reduced mod 97 by int() in C (at most 70 digits).
+    return int(rearranged.translate(_IBAN_LETTER_DIGITS)) % 97 == 1
 
 
 # -- US Social Security numbers -----------------------------------------------------

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from guardrails.screening.pii.base import API_KEY, AWS_ACCESS_KEY, JWT, PRIVATE_KEY, SECRET, PiiSpan
+from guardrails.screening.pii.base import API_KEY, AWS_ACCESS_KEY, JWT, PRIVATE_KEY, SECRET, PiiSpan, finditer_holding
 from guardrails.screening.pii.checksums import jwt_header_valid, looks_random, shannon_entropy
 
 # -- provider tokens -----------------------------------------------------------------------
@@ -57,7 +57,7 @@ class ProviderTokenRecognizer:
             # Real ones carry numeric workspace/user ids: "xoxb-17653672481-19874698323-pdFZ...".
             if len(token) >= 24 and any(part.isdigit() and len(part) >= 6 for part in token.split("-")[1:]):
                 yield PiiSpan(API_KEY, match.start(), match.end(), 0.9, self.name)
-        for match in _STRIPE.finditer(text):
+        for match in finditer_holding(_STRIPE, text, "k_live_"):
             if shannon_entropy(match["body"]) >= 3.0:
                 yield PiiSpan(API_KEY, match.start(), match.end(), 0.95, self.name)
 
@@ -198,13 +198,13 @@ class KeyValueSecretRecognizer:
             span = self._assignment(text, match)
             if span is not None:
                 yield span
-        for match in _BEARER.finditer(text):
+        for match in finditer_holding(_BEARER, text, "earer"):
             token = match["token"]
             if match.end() == len(text) or text[match.end()].isspace():
                 token = token.rstrip(".")  # "... Bearer abc123." ends a sentence
             if looks_random(token, min_length=16, min_entropy=3.0) and not _provider_token_or_jwt(token):
                 yield PiiSpan(SECRET, match.start("token"), match.start("token") + len(token), 0.8, self.name)
-        for match in _BASIC.finditer(text):
+        for match in finditer_holding(_BASIC, text, "asic"):
             if _basic_credentials(match["token"]):
                 yield PiiSpan(SECRET, match.start("token"), match.end("token"), 0.8, self.name)
         for match in _URL_PASSWORD.finditer(text):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from guardrails.screening.pii.base import (
+    CONTEXT_WINDOW,
     PHONE_NUMBER,
     PiiSpan,
     context_before,
@@ -162,7 +163,8 @@ class PhoneRecognizer:
 
 def _national_allowed(text: str, start: int) -> bool:
     """National shapes are refused when labelled as something else ("order #", "part no.", "SSN")."""
-    return not (label_before(text, start, _NOT_PHONE_LABELS) or label_before(text, start, _IBAN_HEAD))
+    iban_head = _IBAN_HEAD.search(text, max(0, start - CONTEXT_WINDOW), start) is not None
+    return not (label_before(text, start, _NOT_PHONE_LABELS) or iban_head)
 
 
 def _nanp_separators_agree(candidate: str) -> bool:
