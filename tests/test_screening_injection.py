@@ -188,10 +188,7 @@ def _handwritten(label: int) -> list[tuple[str, str]]:
 # The receipt, subscription notice, git log and "System: Debian 12" ones stopped being flagged
 # after the everyday tool outputs were added to the generated data.
 KNOWN_FALSE_POSITIVES = {
-    "README\n\n1. Copy .env.example",
     '{"results": [{"title": "How to write a good system prompt"',
-    "Slack #ops: @here heads-up",
-    "Docs: The `override` parameter",
     "What does 'ignore previous instructions' mean",
 }
 
@@ -253,10 +250,22 @@ def test_unknown_channel_is_refused(detector: InjectionDetector) -> None:
 
 def test_shipped_model_is_small_and_thresholds_ordered() -> None:
     package = Path(__file__).parents[1] / "guardrails/screening/injection"
-    assert (package / "model.npz").stat().st_size < 2_000_000
+    assert sum((package / name).stat().st_size for name in ("model.npz", "model-user.npz")) < 2_000_000
     thresholds = json.loads((package / "thresholds.json").read_text())
     for channel in ("user", "tool_output"):
         assert 0.0 < thresholds[channel]["escalate"] < thresholds[channel]["deny"] <= 1.0
+
+
+def test_each_channel_has_its_shipped_model_and_one_model_serves_both_when_given() -> None:
+    from guardrails.screening.injection.detector import load_shipped
+
+    models, _ = load_shipped()
+    assert models["user"] is not models["tool_output"]  # model-user.npz is shipped
+    text = "Act as my Spanish tutor and correct my sentences."
+    shipped = InjectionDetector(cache_size=0)
+    assert shipped.detect(text, "user").model_score != shipped.detect(text, "tool_output").model_score
+    one = InjectionDetector(model=models["tool_output"], cache_size=0)
+    assert one.detect(text, "user").model_score == one.detect(text, "tool_output").model_score
 
 
 # -- hostile inputs: linear time, hard caps, a clear result -----------------------------------------

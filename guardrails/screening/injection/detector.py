@@ -78,6 +78,10 @@ def load_shipped() -> tuple[dict[str, HashedNgramModel], dict[str, Thresholds]]:
         return _shipped
 
 
+#: Signature rules of this combined weight escalate on their own. Measured on the held-out
+#: tool outputs: recall at escalate 0.52 -> 0.55 for FPR 1.8 % -> 2.2 % (docs/injection-model.md).
+RULES_ESCALATE: Final = 0.5
+
 #: Below this many words the model's score is scaled down in proportion (measured: one-word
 #: greetings scored above the user channel's escalate threshold).
 _EVIDENCE_WORDS = 6
@@ -159,6 +163,8 @@ class InjectionDetector:
         verdict = DENY if score >= limits.deny else ESCALATE if score >= limits.escalate else ALLOW
         if verdict == ALLOW and (SIGNAL_TRUNCATED in signals or SIGNAL_NESTED_ENCODING in signals):
             verdict = ESCALATE  # fail closed: part of the text (or of a payload nested 4+ deep) was never read
+        elif verdict == ALLOW and rules >= RULES_ESCALATE:
+            verdict = ESCALATE  # a signature hit is worth a person's look whatever the model thinks
         return InjectionResult(
             score=score,
             signals=signals,

@@ -448,12 +448,16 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     _rule(
         ADDRESSED_TO_AI,
-        "ai|a.i.|llm|model|chatbot|assistant|agent|gpt|claude|copilot|the user|developer|system|admin|openai|anthropic",
+        "ai|a.i.|llm|model|bot|assistant|agent|gpt|claude|copilot|the user|developer|system|admin|openai|anthropic",
         0.55,
-        r"\b(?:if you are|if you're|attention|note to|message (?:to|for)|dear|hey) (?:an? |the |any )?"
-        r"(?:ai|a\.i\.|llm|large language model|language model|chatbot|ai assistant|assistant|agent|gpt|claude|copilot)"
+        r"\b(?:if you are|if you're|attention|note to|note for|message (?:to|for)|instructions? (?:to|for)"
+        r"|p\.s\.,? (?:to|for)|dear|hey) (?:an? |the |any |all |every )?"
+        r"(?:ai|a\.i\.|llm|large language model|language model|chatbot|bot|ai assistant|assistant|agent|gpt|claude"
+        r"|copilot)"
         r"(?:s)?\b(?! (?:manager|director|editor|coach|professor|teacher))"  # a job title, not an AI
-        r"[^.\n]{0,60}?\b(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that|who|you must|please)\b",
+        r"[^.\n]{0,60}?(?:\b(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that|who|you must|please"
+        r"|when you)\b|:\s*(?:please\s+)?(?:accept|approve|send|forward|delete|ignore|include|add|append|reply"
+        r"|transfer|grant|share|output|print|reveal|call|use|run|execute|email|post|upload|remove)\b)",
         r"\b(?:ai|llm|assistant|agent)s? (?:reading|processing|summari[sz]ing) this\b",
         r"\b(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|alert|notify) the user\b",
         r"\bwithout (?:telling|informing|notifying|alerting) the user\b",
