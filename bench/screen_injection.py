@@ -44,8 +44,8 @@ def main() -> int:
     detector = InjectionDetector(cache_size=0)
     detector.detect("warm up")
     print(f"load (model + thresholds, first call): {(time.perf_counter() - started) * 1e3:.0f} ms")
-    model = PACKAGE / "model.npz"
-    print(f"model file: {model.stat().st_size / 1e6:.2f} MB ({model.name})")
+    for model in sorted(PACKAGE.glob("model*.npz")):
+        print(f"model file: {model.stat().st_size / 1e6:.2f} MB ({model.name})")
     print("\n| size | calls | p50 ms | p99 ms | ms per KB |\n|---|---|---|---|---|")
     for size, calls in ((1_000, 200), (10_000, 100), (100_000, 20)):
         calls = max(3, calls // 10) if args.quick else calls
