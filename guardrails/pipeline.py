@@ -550,8 +550,8 @@ class Guard:
         self.queue.decision_opened(decision)
         if not self.observers:
             return decision
-        if self._scrub is not None and self._fact_keys is not None and context.get("input") is not None:
-            context = {**context, "input": self._scrub(self._fact_keys.storable(context["input"]))}
+        if self._scrub is not None and context.get("input") is not None:
+            context = {**context, "input": self._scrub(context["input"])}
         self._observe("on_decision", decision, context)
         return decision
 

@@ -400,6 +400,12 @@ def test_a_pii_key_value_rests_as_a_digest_and_facts_still_work(guard, tmp_path,
     raw += wal.read_bytes() if wal.exists() else b""
     assert txn.encode() not in raw and txn.replace(" ", "").encode() not in raw
     assert b"t-plain-77" in raw  # a key without PII stays readable for audits
+    from guardrails.replay import replay
+
+    from .conftest import POLICIES
+
+    report = replay(tmp_path / "screened.db", PolicySet.load(POLICIES))
+    assert report.replayed >= 4 and not report.changed, report.render()  # masks match masks
 
 
 def test_fact_key_digests_are_keyed_by_the_deployment_key():

@@ -9,9 +9,11 @@ dictionary attack on a low-entropy value such as a phone number can reverse: set
 
 Policies see no difference: the facts are read under the stored keys of the call's own
 values and handed to Rego under the clear values again, and ``input.call.key`` stays clear.
-Only what the ledger stores (the events, the decision's stored input) carries the digests.
-It applies where the rest of the payload is scrubbed (``ScrubbingTx``: screening is on);
-detection is our own recognizers, as for tickets.
+The digests are what the ledger's tables and the events' ``key_value`` hold; the decision's
+stored input is masked by the scrubber like the arguments (object keys included), so a
+replay looks the facts up under the same masks as the arguments it is given. It applies
+where the rest of the payload is scrubbed (``ScrubbingTx``: screening is on); detection is
+our own recognizers, as for tickets.
 """
 
 from __future__ import annotations
@@ -89,19 +91,6 @@ class FactKeys:
     def readable(facts: dict[str, Any], back: Mapping[str, str]) -> dict[str, Any]:
         """Facts read under stored keys, keyed by the call's clear values again."""
         return _rekey(facts, back.get)
-
-    def storable(self, policy_input: Any) -> Any:
-        """A stored policy input: digests in place of PII key values (``call.key``, fact keys)."""
-        if not isinstance(policy_input, Mapping):
-            return policy_input
-        out = dict(policy_input)
-        call = policy_input.get("call")
-        if isinstance(call, Mapping) and isinstance(call.get("key"), str):
-            out["call"] = {**call, "key": self.stored(call["key"])}
-        session = policy_input.get("session")
-        if isinstance(session, Mapping) and isinstance(session.get("facts"), Mapping):
-            out["session"] = {**session, "facts": _rekey(session["facts"], self.stored)}
-        return out
 
 
 def _rekey(facts: Mapping[str, Any], rename: Callable[[str], str | None]) -> dict[str, Any]:

@@ -58,7 +58,5 @@ class ScrubbingTx:
         payload = dict(event.payload)
         if isinstance(payload.get("key_value"), str):
             payload["key_value"] = self._keys.stored(payload["key_value"])
-        if "input" in payload:
-            payload["input"] = self._keys.storable(payload["input"])
         payload = {k: self._scrub_payload(v) if k in _CONTENT else v for k, v in payload.items()}
         return self._tx.append(replace(event, payload=payload))
