@@ -90,7 +90,9 @@ def _word_hashes(cps: npt.NDArray[np.uint64]) -> tuple[Ints, npt.NDArray[np.uint
     # sum(c_j * R**(j - start)) mod 2**64, read off one prefix sum with R's inverse, so no Python
     # loop runs per word. The padding spaces are not word characters, so the changes of is_word
     # alternate start, end, start, end...
-    changes = np.flatnonzero(np.diff(_WORD_CHAR[cps].view(np.int8))) + 1
+    # (A comparison of neighbours, not np.diff: the same changes without np.diff's own overhead.)
+    is_word = _WORD_CHAR[cps]
+    changes = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
     starts, ends = changes[0::2], changes[1::2]
     count = len(cps)
     pows, inv_pows = _powers(count) if count > len(_CACHED_POWERS[0]) else (p[:count] for p in _CACHED_POWERS)
@@ -235,43 +237,42 @@ class HashedNgramModel:
         length = grams.length
         starts = window_starts(length)
         ends = np.minimum(starts + WINDOW, length)
-        logits = np.full(len(starts), self._bias)
         # Character n-grams, then words, as training's rows list them: each family's weights
         # are summed per window and scaled by 1/sqrt(n), n the family's n-grams in the window.
+        # Both families share one table (a row each, after a leading zero) and one cumulative
+        # sum: numpy's fixed cost per call, not the arithmetic, is most of a short text's time.
+        sums = np.zeros((2, length + 1))
+        n = np.zeros((2, len(starts)), dtype=np.int64)
         if grams.char_counts:
-            logits += self._char_terms(grams, starts, ends)
+            n[0] = self._char_weights(grams, sums[0, 1:], starts, ends)
         if len(grams.word_starts):
-            logits += self._word_terms(grams, starts, ends)
+            n[1] = self._word_weights(grams, sums[1, 1:], starts, ends)
+        np.cumsum(sums, axis=1, out=sums)
+        terms = (sums[:, ends] - sums[:, starts]) / np.sqrt(np.maximum(n, 1))
+        logits: Floats = self._bias + terms[0] + terms[1]
         return logits
 
-    def _char_terms(self, grams: _Ngrams, starts: Ints, ends: Ints) -> Floats:
-        # Per start position, the weights of its 3-, 4- and 5-gram, added in that order.
-        weights = cast(Floats, np.bincount(grams.char_positions(), self._char[grams.chars], grams.length))
+    def _char_weights(self, grams: _Ngrams, weights: Floats, starts: Ints, ends: Ints) -> Ints:
+        """Fill ``weights`` per start position with its 3-, 4- and 5-gram's weights, added in that
+        order; return the character n-grams per window."""
+        weights[:] = np.bincount(grams.char_positions(), self._char[grams.chars], grams.length)
         # The n-grams of each length start at 0, 1, ... count - 1.
         counts = np.array(grams.char_counts)
-        n = (np.minimum(ends[:, None], counts) - np.minimum(starts[:, None], counts)).sum(axis=1)
-        terms: Floats = _window_sums(weights, starts, ends) / np.sqrt(np.maximum(n, 1))
-        return terms
+        n: Ints = (np.minimum(ends[:, None], counts) - np.minimum(starts[:, None], counts)).sum(axis=1)
+        return n
 
-    def _word_terms(self, grams: _Ngrams, starts: Ints, ends: Ints) -> Floats:
-        # Per word start, the weight of the word, then of the bigram it begins (all but the last).
+    def _word_weights(self, grams: _Ngrams, weights: Floats, starts: Ints, ends: Ints) -> Ints:
+        """Fill ``weights`` (zeros) per word start with the word's weight, then that of the bigram
+        it begins (all but the last); return the words and bigrams per window."""
         word_starts = grams.word_starts
-        weights = np.zeros(grams.length)
         weights[word_starts] += self._word[grams.unigrams]
         weights[word_starts[:-1]] += self._word[grams.bigrams]
         first, last = np.searchsorted(word_starts, starts), np.searchsorted(word_starts, ends)
         bigram_count = len(word_starts) - 1
-        n = (last - first) + (np.minimum(last, bigram_count) - np.minimum(first, bigram_count))
-        terms: Floats = _window_sums(weights, starts, ends) / np.sqrt(np.maximum(n, 1))
-        return terms
+        n: Ints = (last - first) + (np.minimum(last, bigram_count) - np.minimum(first, bigram_count))
+        return n
 
     def score(self, text: str) -> float:
         """Probability that ``text`` (normalised) carries an injection, from its worst window."""
         top = float(self.window_logits(text).max())
         return float(1.0 / (1.0 + np.exp(-min(max(top, -40.0), 40.0))))
-
-
-def _window_sums(weights: Floats, starts: Ints, ends: Ints) -> Floats:
-    """The sum of ``weights[start:end]`` per window, off one cumulative sum (summed in order)."""
-    sums: Floats = np.concatenate([[0.0], np.cumsum(weights)])
-    return sums[ends] - sums[starts]
