@@ -130,8 +130,7 @@ class GuardedTool(Generic[R]):
     ) -> Any:
         """Call with JSON arguments (as an agent sends them) and an optional call id for retries;
         returns the output in the function's declared return type."""
-        call = self.tool_call(jsonable(dict(args), f"arguments of {self.name}()"), call_id, session_id, agent)
-        return self.signature.output_value(self.run(call))
+        return self.signature.output_value(self.run(self._json_call(args, call_id, session_id, agent)))
 
     async def ainvoke(
         self,
@@ -141,8 +140,12 @@ class GuardedTool(Generic[R]):
         session_id: str | None = None,
         agent: Agent | None = None,
     ) -> Any:
-        call = self.tool_call(jsonable(dict(args), f"arguments of {self.name}()"), call_id, session_id, agent)
-        return self.signature.output_value(await self.arun(call))
+        return self.signature.output_value(await self.arun(self._json_call(args, call_id, session_id, agent)))
+
+    def _json_call(
+        self, args: Mapping[str, Any], call_id: str | None, session_id: str | None, agent: Agent | None
+    ) -> ToolCall:
+        return self.tool_call(jsonable(dict(args), f"arguments of {self.name}()"), call_id, session_id, agent)
 
     def tool_call(
         self,
